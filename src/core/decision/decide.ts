@@ -1,0 +1,348 @@
+import type { DecisionErrorCode } from '../errors.ts';
+import { factorChannel, factorClassOf, factorStrength, type FactorType } from '../factors.ts';
+import { formatInstant } from '../format.ts';
+import { acceptableSetOf } from '../policy/acceptable.ts';
+import type { Policy, PolicyField } from '../policy/model.ts';
+import { describeSource, type ResolvedPolicy } from '../policy/resolve.ts';
+import { DAY_MS, SECOND_MS } from '../time.ts';
+import type { Decision, DecisionInput, Outcome, Reason, UserFactor } from './types.ts';
+
+/** Signals that make `adaptive` challenge whatever the score (ZewstID "Smart MFA"). */
+const ADAPTIVE_TRIGGERS: ReadonlySet<string> = new Set(['new_device', 'new_ip', 'new_country', 'trusted_device_expired', 'impossible_travel']);
+
+const RISK_ENGINE = 'risk engine';
+
+function from(policy: ResolvedPolicy, field: PolicyField): string {
+  return describeSource(policy.sources[field]);
+}
+
+function insertByStrength(list: FactorType[], type: FactorType): void {
+  if (list.includes(type)) return;
+  const s = factorStrength(type);
+  let i = 0;
+  while (i < list.length && factorStrength(list[i] as FactorType) >= s) i++;
+  list.splice(i, 0, type);
+}
+
+/** What the user holds, sorted into what the policy accepts and why the rest is not. */
+interface Holdings {
+  /** Acceptable active factor types, strongest first. */
+  readonly acceptable: FactorType[];
+  /** Acceptable types other than recovery codes (what `minFactors` counts). */
+  readonly counted: number;
+  /** Active factor types other than recovery codes, acceptable or not, strongest first. */
+  readonly held: FactorType[];
+  /** Recovery codes remain and may be used as break-glass. */
+  readonly breakGlass: boolean;
+  /** The user's recovery codes are all used and nothing else is held. */
+  readonly recoveryExhausted: boolean;
+}
+
+function usable(f: UserFactor): boolean {
+  return f.status === 'active' && (f.type !== 'recovery_codes' || (f.remaining ?? 1) > 0);
+}
+
+function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
+  const { policy, user } = input;
+  const p = policy.values;
+  const set = acceptableSetOf(p);
+  const firstChannels = new Set<string>();
+  for (const step of input.completed ?? []) {
+    if (step.method === 'email_link') firstChannels.add('email');
+    else if (step.method === 'sms_link') firstChannels.add('sms');
+  }
+  const holdsPhishingResistant = p.downgradeProtection && user.factors.some((f) => usable(f) && factorClassOf(f.type) === 'phishing_resistant');
+
+  const acceptable: FactorType[] = [];
+  const held: FactorType[] = [];
+  let breakGlass = false;
+  let exhausted = false;
+  for (const f of user.factors) {
+    if (f.status !== 'active') continue;
+    const type = f.type;
+    if (type === 'recovery_codes') {
+      if ((f.remaining ?? 1) <= 0) {
+        exhausted = true;
+      } else if (set.recoveryRoutine) {
+        insertByStrength(acceptable, type);
+      } else if (set.recoveryEnabled) {
+        breakGlass = true;
+      }
+      continue;
+    }
+    insertByStrength(held, type);
+    if (!set.routine.has(type)) {
+      const why = p.strength === 'enhanced' && factorClassOf(type) === 'channel'
+        ? `${type} is not acceptable under strength=enhanced`
+        : `${type} is not in acceptableFactors=${Array.isArray(p.acceptableFactors) ? p.acceptableFactors.join('+') : String(p.acceptableFactors)}`;
+      reasons.push({ code: 'factor_not_acceptable', detail: why, source: from(policy, p.strength === 'enhanced' && factorClassOf(type) === 'channel' ? 'strength' : 'acceptableFactors') });
+    } else if (holdsPhishingResistant && factorClassOf(type) !== 'phishing_resistant') {
+      reasons.push({ code: 'downgrade_protection', detail: `${type} is not offered: the user holds a phishing-resistant factor`, source: from(policy, 'downgradeProtection') });
+    } else if (firstChannels.size > 0 && firstChannels.has(factorChannel(type) ?? '')) {
+      reasons.push({ code: 'same_channel', detail: `${type} rides the channel of the first step and is not a second factor`, source: 'flow' });
+    } else {
+      insertByStrength(acceptable, type);
+    }
+  }
+  if (holdsPhishingResistant && acceptable.includes('recovery_codes')) {
+    // Downgrade protection keeps recovery codes as break-glass only.
+    acceptable.splice(acceptable.indexOf('recovery_codes'), 1);
+    breakGlass = true;
+  }
+  const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0);
+  return { acceptable, counted, held, breakGlass, recoveryExhausted: exhausted && held.length === 0 };
+}
+
+function enrollOptionsOf(input: DecisionInput, holdings: Holdings): FactorType[] {
+  const p = input.policy.values;
+  const set = acceptableSetOf(p);
+  const options: FactorType[] = [];
+  for (const type of p.allowedFactors) {
+    if (type === 'recovery_codes' || !set.routine.has(type)) continue;
+    if (type === 'sms_otp' && input.user.hasPhone !== true) continue;
+    if (type !== 'webauthn' && holdings.held.includes(type)) continue;
+    if (p.downgradeProtection && holdings.held.includes('webauthn') && type !== 'webauthn') continue;
+    insertByStrength(options, type);
+  }
+  return options;
+}
+
+interface Grace {
+  readonly active: boolean;
+  readonly endsAt: number;
+  /** A window was ever open (an anchor plus days, a forced re-enrollment window, or a re-grant). */
+  readonly existed: boolean;
+}
+
+/**
+ * Grace is anchored on the first sign-in; a policy change does not re-anchor it unless `forceReenrollOnChange`
+ * opens a fresh window from the change; an admin re-grant extends it (DESIGN §3 rule 4, AxisSynapse).
+ */
+function graceOf(p: Policy, input: DecisionInput): Grace {
+  const { user, now } = input;
+  const anchor = user.firstSignInAt ?? now;
+  const span = p.gracePeriodDays * DAY_MS;
+  let endsAt = anchor + span;
+  const changedAt = input.policy.changedAt;
+  if (p.forceReenrollOnChange && changedAt !== null && changedAt > anchor) endsAt = Math.max(endsAt, changedAt + span);
+  if (user.graceUntil !== null) endsAt = Math.max(endsAt, user.graceUntil);
+  return { active: now < endsAt, endsAt, existed: endsAt > anchor };
+}
+
+function completedAcceptably(input: DecisionInput, acceptable: readonly FactorType[]): FactorType | null {
+  for (const step of input.completed ?? []) {
+    if (step.method === 'password' || step.method === 'email_link' || step.method === 'sms_link') continue;
+    // A passkey without user verification is one factor (authorizer #685): it satisfies no second-factor challenge
+    // by itself here unless it came after another step.
+    if (step.method === 'webauthn' && step.userVerified !== true && (input.completed?.length ?? 0) < 2) continue;
+    if (acceptable.includes(step.method)) return step.method;
+  }
+  return null;
+}
+
+function build(
+  input: DecisionInput,
+  outcome: Outcome,
+  reasons: Reason[],
+  extra: Partial<Pick<Decision, 'methods' | 'recovery' | 'enrollOptions' | 'grace' | 'errorCode' | 'exemption'>>,
+): Decision {
+  return {
+    outcome,
+    methods: extra.methods ?? [],
+    recovery: extra.recovery ?? false,
+    enrollOptions: extra.enrollOptions ?? [],
+    grace: extra.grace ?? null,
+    errorCode: outcome === 'allow' ? null : (extra.errorCode ?? null),
+    reasons,
+    policyVersions: input.policy.versions,
+    riskScore: input.risk.status === 'ok' ? input.risk.score : null,
+    exemption: extra.exemption ?? null,
+  };
+}
+
+function enrollError(holdings: Holdings, grace: Grace | null): DecisionErrorCode {
+  if (holdings.held.length > 0 && holdings.counted === 0) return 'MFA_FACTOR_NOT_ALLOWED';
+  if (grace !== null && grace.existed) return 'MFA_GRACE_EXPIRED';
+  if (holdings.recoveryExhausted) return 'MFA_RECOVERY_CODES_EXHAUSTED';
+  return 'MFA_REQUIRED_NO_FACTOR';
+}
+
+/** Rule 1: a risk score at or above `risk.blockAt` blocks, whatever else holds. */
+function riskBlock(input: DecisionInput, reasons: Reason[]): Decision | null {
+  const { risk, policy } = input;
+  if (risk.status !== 'ok') return null;
+  if (risk.score < policy.values.risk.blockAt) return null;
+  for (const s of risk.signals) reasons.push({ code: 'risk_signal', detail: `risk ${s.code} +${s.weight}`, source: RISK_ENGINE });
+  reasons.push({ code: 'risk_block', detail: `Login blocked by risk assessment: score ${risk.score} ≥ blockAt ${policy.values.risk.blockAt}`, source: from(policy, 'risk') });
+  return build(input, 'block', reasons, { errorCode: 'ACCESS_DENIED_RISK' });
+}
+
+/**
+ * Decides whether a sign-in or sensitive action needs a second factor, which are acceptable, whether the user must
+ * first enroll, or whether it is blocked — with the ordered reasons (DESIGN §3). Pure: `now` and the risk
+ * assessment are inputs.
+ *
+ * @example
+ * const decision = decide({ policy, application, user, purpose: { kind: 'signin' }, risk, lastMfaAt: null, now });
+ * decision.outcome; // 'challenge'
+ * decision.reasons.map((r) => r.detail); // ['challenge=always from application "bank" v1']
+ */
+export function decide(input: DecisionInput): Decision {
+  return input.purpose.kind === 'step_up' ? decideStepUp(input, input.purpose.action, input.purpose.maxAgeSeconds) : decideSignin(input);
+}
+
+function decideSignin(input: DecisionInput): Decision {
+  const { policy, user, application, risk, now } = input;
+  const p = policy.values;
+  const reasons: Reason[] = [];
+
+  const blocked = riskBlock(input, reasons);
+  if (blocked !== null) return blocked;
+
+  // Rule 2: exemptions. Floors still apply: a first-party application challenges an exempt user too.
+  let exemption: string | null = null;
+  if (p.exemptRoles.length > 0) {
+    for (const role of user.roles) {
+      if (p.exemptRoles.includes(role)) {
+        exemption = role;
+        break;
+      }
+    }
+  }
+  if (exemption === null && user.exemptUntil != null && now < user.exemptUntil) exemption = 'user override';
+  if (exemption !== null) {
+    if (policy.floors.length > 0 || application.firstParty) {
+      const floor = policy.floors.length > 0 ? policy.floors.join(', ') : 'first-party';
+      reasons.push({ code: 'exemption_overridden_by_floor', detail: `exemption "${exemption}" does not lift the ${floor} floor`, source: `floor "${floor}"` });
+    } else {
+      const detail = exemption === 'user override' ? 'the user is exempt by an admin override' : `role "${exemption}" is exempt`;
+      reasons.push({ code: 'exempt', detail, source: exemption === 'user override' ? 'user override' : from(policy, 'exemptRoles') });
+      return build(input, 'allow', reasons, { exemption });
+    }
+  }
+
+  // Rule 3: what the user holds that the policy accepts.
+  const holdings = sortHoldings(input, reasons);
+  const satisfiedBy = completedAcceptably(input, holdings.acceptable);
+  const usedBreakGlass = satisfiedBy === null && (input.completed ?? []).some((s) => s.method === 'recovery_codes');
+
+  // Rule 4: the enrollment requirement and its grace.
+  let grace: Grace | null = null;
+  if (p.enrollment === 'required' && holdings.counted < p.minFactors) {
+    grace = graceOf(p, input);
+    const need = p.minFactors === 1 ? 'an acceptable factor' : `${p.minFactors} acceptable factors`;
+    if (grace.active) {
+      reasons.push({ code: 'grace_active', detail: `enrollment=required but the user lacks ${need}; grace until ${formatInstant(grace.endsAt)}`, source: from(policy, 'gracePeriodDays') });
+      if (holdings.acceptable.length === 0 && !usedBreakGlass) {
+        return build(input, 'allow', reasons, { grace: { active: true, endsAt: grace.endsAt }, enrollOptions: enrollOptionsOf(input, holdings) });
+      }
+    } else {
+      const errorCode = enrollError(holdings, grace);
+      const graceText = grace.existed ? `grace ended ${formatInstant(grace.endsAt)}` : 'no grace period';
+      reasons.push({ code: 'enrollment_required', detail: `enrollment=required and the user lacks ${need} (${graceText})`, source: from(policy, 'enrollment') });
+      // WeftID: challenge a factor the user already has, then the enrollment page.
+      const challengeFirst = satisfiedBy !== null || usedBreakGlass ? [] : holdings.acceptable.length > 0 ? holdings.acceptable : holdings.held;
+      if (challengeFirst.length > 0) {
+        reasons.push({ code: 'challenge_before_enroll', detail: `challenge ${challengeFirst.join(', ')} before enrollment`, source: 'user' });
+      }
+      return build(input, 'enroll', reasons, {
+        methods: challengeFirst,
+        recovery: challengeFirst.length > 0 && holdings.breakGlass,
+        enrollOptions: enrollOptionsOf(input, holdings),
+        grace: { active: false, endsAt: grace.endsAt },
+        errorCode,
+      });
+    }
+  }
+  const graceOut = grace === null ? null : { active: grace.active, endsAt: grace.endsAt };
+
+  if (usedBreakGlass) {
+    // A recovery code outside the routine set completes the challenge but never issues a session by itself.
+    reasons.push({ code: 'break_glass_recovery', detail: 'a recovery code was used as break-glass; enroll a factor before any session', source: from(policy, 'acceptableFactors') });
+    return build(input, 'enroll', reasons, { enrollOptions: enrollOptionsOf(input, holdings), grace: graceOut, errorCode: 'MFA_FACTOR_NOT_ALLOWED' });
+  }
+  if (satisfiedBy !== null) {
+    reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${satisfiedBy} completed in this flow`, source: 'flow' });
+    return build(input, 'allow', reasons, { grace: graceOut });
+  }
+
+  // Rule 5: the challenge mode, for a user holding an acceptable factor.
+  if (holdings.acceptable.length > 0) {
+    const challenge = build.bind(null, input, 'challenge', reasons, { methods: holdings.acceptable, recovery: holdings.breakGlass, grace: graceOut });
+    if (application.firstParty || p.challenge === 'always') {
+      const detail = application.firstParty && policy.sources.challenge.level === 'floor'
+        ? `MFA required: first-party application "${application.name}"`
+        : `challenge=always`;
+      reasons.push({ code: application.firstParty ? 'first_party' : 'challenge_always', detail, source: from(policy, 'challenge') });
+      return challenge();
+    }
+    if (p.challenge === 'never') {
+      reasons.push({ code: 'challenge_never', detail: 'challenge=never', source: from(policy, 'challenge') });
+      return build(input, 'allow', reasons, { grace: graceOut });
+    }
+    // adaptive
+    if (risk.status === 'unavailable') {
+      reasons.push({ code: 'risk_unavailable', detail: `MFA required: risk assessment unavailable (${risk.reason}); failing closed`, source: RISK_ENGINE });
+      return challenge();
+    }
+    let triggered = false;
+    for (const s of risk.signals) {
+      reasons.push({ code: 'risk_signal', detail: `risk ${s.code} +${s.weight}`, source: RISK_ENGINE });
+      if (ADAPTIVE_TRIGGERS.has(s.code)) triggered = true;
+    }
+    const trustedAt = input.device?.trustedAt ?? null;
+    if (trustedAt !== null && now - trustedAt >= p.trustedDeviceDays * DAY_MS) {
+      reasons.push({ code: 'risk_signal', detail: `risk trusted_device_expired (trusted ${formatInstant(trustedAt)}, ${p.trustedDeviceDays} days)`, source: from(policy, 'trustedDeviceDays') });
+      triggered = true;
+    }
+    if (triggered || risk.score >= p.risk.challengeAt) {
+      reasons.push({ code: 'adaptive_challenge', detail: `MFA required by risk assessment: score ${risk.score} (challengeAt ${p.risk.challengeAt})`, source: from(policy, 'challenge') });
+      return challenge();
+    }
+    reasons.push({ code: 'adaptive_low_risk', detail: `MFA skipped: low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt}, known device and network)`, source: from(policy, 'challenge') });
+    return build(input, 'allow', reasons, { grace: graceOut });
+  }
+
+  // Rule 6: nothing acceptable to challenge and nothing required.
+  if (grace === null) {
+    reasons.push({ code: 'optional_no_factor', detail: `enrollment=${p.enrollment} and the user holds no acceptable factor`, source: from(policy, 'enrollment') });
+  }
+  return build(input, 'allow', reasons, { grace: graceOut, enrollOptions: enrollOptionsOf(input, holdings) });
+}
+
+function decideStepUp(input: DecisionInput, action: string, requestedMaxAge: number | undefined): Decision {
+  const { policy, now, lastMfaAt } = input;
+  const p = policy.values;
+  const reasons: Reason[] = [];
+  const blocked = riskBlock(input, reasons);
+  if (blocked !== null) return blocked;
+
+  const configured = p.stepUp.actions[action];
+  let maxAge = configured ?? p.stepUp.defaultMaxAgeSeconds;
+  let maxAgeSource = from(policy, 'stepUp');
+  if (requestedMaxAge !== undefined && requestedMaxAge < maxAge) {
+    maxAge = requestedMaxAge;
+    maxAgeSource = 'request';
+  }
+  const holdings = sortHoldings(input, reasons);
+  const satisfiedBy = completedAcceptably(input, holdings.acceptable);
+  if (satisfiedBy !== null) {
+    reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${satisfiedBy} completed for "${action}"`, source: 'flow' });
+    return build(input, 'allow', reasons, {});
+  }
+  if (lastMfaAt !== null && now - lastMfaAt < maxAge * SECOND_MS && now >= lastMfaAt) {
+    reasons.push({ code: 'step_up_recent', detail: `MFA was recently completed (${Math.floor((now - lastMfaAt) / SECOND_MS)} s ago; max age ${maxAge} s for "${action}")`, source: maxAgeSource });
+    return build(input, 'allow', reasons, {});
+  }
+  const when = lastMfaAt === null ? 'no MFA in this session' : `last MFA ${Math.floor((now - lastMfaAt) / SECOND_MS)} s ago`;
+  if (holdings.acceptable.length > 0) {
+    reasons.push({ code: 'step_up_required', detail: `Step-up MFA session created: ${when}; max age ${maxAge} s for "${action}"`, source: maxAgeSource });
+    return build(input, 'challenge', reasons, { methods: holdings.acceptable, recovery: holdings.breakGlass });
+  }
+  reasons.push({ code: 'step_up_no_factor', detail: `step-up for "${action}" needs an acceptable factor the user does not hold`, source: from(policy, 'acceptableFactors') });
+  return build(input, 'enroll', reasons, {
+    methods: holdings.held,
+    enrollOptions: enrollOptionsOf(input, holdings),
+    errorCode: enrollError(holdings, null),
+  });
+}

@@ -1,0 +1,54 @@
+/** The audit event catalogue (DESIGN §6): audit writers, the audit API and tests all use these names. */
+export const AUDIT_EVENTS = [
+  'mfa.policy_updated',
+  'mfa.accepted_factors_updated',
+  'mfa.decision',
+  'mfa.factor_enrolled',
+  'mfa.factor_removed',
+  'mfa.factor_admin_reset',
+  'mfa.passkey_revoked',
+  'user.mfa_succeeded',
+  'user.mfa_failed',
+  'mfa.recovery_code_used',
+  'mfa.backup_codes_regenerated',
+  'mfa.grace_granted',
+  'mfa.grace_expired',
+  'mfa.disable_blocked',
+  'auth.signin_blocked',
+  'mfa.step_up_requested',
+  'mfa.exemption_used',
+  'mfa.notice_sent',
+  'mfa.abandoned',
+  // administrative changes outside the MFA catalogue
+  'tenant.created',
+  'tenant.updated',
+  'tenant.deleted',
+  'application.created',
+  'application.updated',
+  'application.deleted',
+  'user.created',
+  'user.updated',
+  'user.deleted',
+  'user.signin_failed',
+  'user.signin_succeeded',
+] as const;
+export type AuditEventName = (typeof AUDIT_EVENTS)[number];
+
+/** AxisSynapse's codes, accepted as audit filters so an admin coming from it finds what they know. */
+export const AUDIT_EVENT_ALIASES: Readonly<Record<string, readonly AuditEventName[]>> = {
+  TENANT_MFA_POLICY_UPDATED: ['mfa.policy_updated'],
+  TENANT_MFA_ACCEPTED_FACTORS_UPDATED: ['mfa.accepted_factors_updated'],
+  TENANT_MFA_GRACE_GRANTED: ['mfa.grace_granted'],
+  TENANT_MFA_GRACE_EXPIRED: ['mfa.grace_expired'],
+  ACCOUNT_MFA_DEVICE_ENROLLED: ['mfa.factor_enrolled'],
+  ACCOUNT_MFA_DEVICE_REVOKED: ['mfa.factor_removed', 'mfa.passkey_revoked'],
+  ACCOUNT_MFA_DISABLE_BLOCKED: ['mfa.disable_blocked'],
+  ACCOUNT_MFA_RECOVERY_CODE_USED: ['mfa.recovery_code_used'],
+};
+
+/** Expands a filter (an event name or an AxisSynapse alias) into event names; unknown names match nothing. */
+export function expandEventFilter(filter: string): readonly AuditEventName[] {
+  const alias = AUDIT_EVENT_ALIASES[filter];
+  if (alias !== undefined) return alias;
+  return (AUDIT_EVENTS as readonly string[]).includes(filter) ? [filter as AuditEventName] : [];
+}
