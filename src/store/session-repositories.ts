@@ -1,0 +1,220 @@
+/** A tenant's MFA sessions, sign-in history and trusted devices over Kysely. */
+import { sql, type Selectable } from 'kysely';
+import type { CompletedStep, FactorType } from '../core/index.ts';
+import { bool, changed, num, numOrNull, parseJsonArray, parseJsonObject, write, type Binding } from './kysely-support.ts';
+import type { MfaSessionsTable, SigninHistoryTable } from './schema.ts';
+import type {
+  MfaPurpose,
+  MfaSessionRecord,
+  MfaSessionRepository,
+  MfaSessionStatus,
+  SigninHistoryRepository,
+  SigninOutcome,
+  SigninRecord,
+  TrustedDeviceRepository,
+} from './types.ts';
+
+/** Maps an `mfa_sessions` row. */
+export function toMfaSession(row: Selectable<MfaSessionsTable>): MfaSessionRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    userId: row.user_id,
+    applicationId: row.application_id,
+    purpose: row.purpose as MfaPurpose,
+    action: row.action,
+    methods: parseJsonArray<FactorType>(row.methods),
+    decision: parseJsonObject(row.decision) ?? {},
+    attempts: num(row.attempts),
+    completed: parseJsonArray<CompletedStep>(row.completed),
+    status: row.status as MfaSessionStatus,
+    expiresAt: num(row.expires_at),
+    createdAt: num(row.created_at),
+    completedAt: numOrNull(row.completed_at),
+  };
+}
+
+/** A tenant's MFA sessions over Kysely. */
+export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRepository {
+  const { db } = b;
+  const scoped = () => db.updateTable('mfa_sessions').where('tenant_id', '=', tenantId);
+  return {
+    create: (input) =>
+      write('The MFA session', async () =>
+        toMfaSession(
+          await db
+            .insertInto('mfa_sessions')
+            .values({
+              id: input.id,
+              tenant_id: tenantId,
+              user_id: input.userId,
+              application_id: input.applicationId,
+              purpose: input.purpose,
+              action: input.action ?? null,
+              methods: JSON.stringify(input.methods),
+              decision: JSON.stringify(input.decision),
+              completed: JSON.stringify(input.completed ?? []),
+              status: 'open',
+              expires_at: input.expiresAt,
+              created_at: input.now,
+              completed_at: null,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow(),
+        ),
+      ),
+    get: async (id) => {
+      const row = await db.selectFrom('mfa_sessions').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      return row === undefined ? null : toMfaSession(row);
+    },
+    // The attempt cap is in the WHERE clause: concurrent attempts can never exceed it.
+    recordAttempt: async (id, now, maxAttempts) => {
+      const row = await scoped()
+        .set({ attempts: sql<number>`attempts + 1` })
+        .where('id', '=', id)
+        .where('status', '=', 'open')
+        .where('expires_at', '>', now)
+        .where('attempts', '<', maxAttempts)
+        .returning('attempts')
+        .executeTakeFirst();
+      return row === undefined ? null : num(row.attempts);
+    },
+    update: async (id, patch, now) => {
+      const set: { methods?: string; decision?: string; completed?: string } = {};
+      if (patch.methods !== undefined) set.methods = JSON.stringify(patch.methods);
+      if (patch.decision !== undefined) set.decision = JSON.stringify(patch.decision);
+      if (patch.completed !== undefined) set.completed = JSON.stringify(patch.completed);
+      let q = scoped().where('id', '=', id).where('status', '=', 'open').where('expires_at', '>', now);
+      if (Object.keys(set).length === 0) q = q.set({ status: 'open' });
+      else q = q.set(set);
+      return changed(await q.executeTakeFirst());
+    },
+    complete: async (id, now, expectedStatus = 'open') =>
+      changed(
+        await scoped()
+          .set({ status: 'completed', completed_at: now })
+          .where('id', '=', id)
+          .where('status', '=', expectedStatus)
+          .where('expires_at', '>', now)
+          .executeTakeFirst(),
+      ),
+    setStatus: async (id, status, expectedStatus = 'open') =>
+      changed(await scoped().set({ status }).where('id', '=', id).where('status', '=', expectedStatus).executeTakeFirst()),
+  };
+}
+
+function toSignin(row: Selectable<SigninHistoryTable>): SigninRecord {
+  return {
+    id: num(row.id),
+    tenantId: row.tenant_id,
+    userId: row.user_id,
+    applicationId: row.application_id,
+    ip: row.ip,
+    deviceId: row.device_id,
+    userAgent: row.user_agent,
+    country: row.country,
+    latitude: row.latitude === null ? null : Number(row.latitude),
+    longitude: row.longitude === null ? null : Number(row.longitude),
+    outcome: row.outcome as SigninOutcome,
+    at: num(row.at),
+  };
+}
+
+/** A tenant's sign-in history over Kysely. */
+export function signinHistoryRepository(b: Binding, tenantId: string): SigninHistoryRepository {
+  const { db } = b;
+  return {
+    append: (input) =>
+      write('The sign-in record', async () => {
+        await db
+          .insertInto('signin_history')
+          .values({
+            tenant_id: tenantId,
+            user_id: input.userId,
+            application_id: input.applicationId ?? null,
+            ip: input.ip,
+            device_id: input.deviceId,
+            user_agent: input.userAgent,
+            country: input.country ?? null,
+            latitude: input.latitude ?? null,
+            longitude: input.longitude ?? null,
+            outcome: input.outcome,
+            at: input.at,
+          })
+          .execute();
+      }),
+    // One round trip for the new-device / new-IP / new-country signals. Written as one SQL text rather than
+    // through the builder: it runs on every decision, and building four subqueries cost more than running them.
+    priorSuccess: async (userId, context) => {
+      const base = sql`select 1 from signin_history where tenant_id = ${tenantId} and user_id = ${userId} and outcome = 'succeeded'`;
+      const seen = (column: 'device_id' | 'ip' | 'country', value: string | null | undefined) =>
+        value === null || value === undefined ? sql`0` : sql`exists(${base} and ${sql.ref(column)} = ${value})`;
+      const result = await sql<{ any_success: unknown; device: unknown; ip: unknown; country: unknown }>`select exists(${base}) as any_success, ${seen('device_id', context.deviceId)} as device, ${seen('ip', context.ip)} as ip, ${seen('country', context.country)} as country`.execute(db);
+      const row = result.rows[0];
+      return { any: bool(row?.any_success), device: bool(row?.device), ip: bool(row?.ip), country: bool(row?.country) };
+    },
+    lastSuccess: async (userId) => {
+      const row = await db
+        .selectFrom('signin_history')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .where('outcome', '=', 'succeeded')
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row === undefined ? null : toSignin(row);
+    },
+    listRecent: async (userId, limit = 20) =>
+      (
+        await db
+          .selectFrom('signin_history')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('user_id', '=', userId)
+          .orderBy('at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(Math.min(1000, Math.max(1, Math.trunc(limit))))
+          .execute()
+      ).map(toSignin),
+  };
+}
+
+/** A tenant's trusted devices over Kysely. */
+export function trustedDeviceRepository(b: Binding, tenantId: string): TrustedDeviceRepository {
+  const { db } = b;
+  return {
+    upsert: (userId, deviceId, trustedAt) =>
+      write('The trusted device', async () => {
+        await db
+          .insertInto('trusted_devices')
+          .values({ tenant_id: tenantId, user_id: userId, device_id: deviceId, trusted_at: trustedAt })
+          .onConflict((oc) => oc.columns(['tenant_id', 'user_id', 'device_id']).doUpdateSet({ trusted_at: (eb) => eb.ref('excluded.trusted_at') }))
+          .execute();
+      }),
+    get: async (userId, deviceId) => {
+      const row = await db
+        .selectFrom('trusted_devices')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .where('device_id', '=', deviceId)
+        .executeTakeFirst();
+      return row === undefined ? null : { userId: row.user_id, deviceId: row.device_id, trustedAt: num(row.trusted_at) };
+    },
+    revoke: async (userId, deviceId) =>
+      changed(
+        await db
+          .deleteFrom('trusted_devices')
+          .where('tenant_id', '=', tenantId)
+          .where('user_id', '=', userId)
+          .where('device_id', '=', deviceId)
+          .executeTakeFirst(),
+      ),
+    revokeAll: async (userId) => {
+      const result = await db.deleteFrom('trusted_devices').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
