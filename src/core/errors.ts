@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'MFA_METHOD_NOT_ALLOWED'
   | 'FACTOR_NOT_FOUND'
   | 'FACTOR_ALREADY_ACTIVE'
+  | 'STEP_UP_REQUIRED'
+  | 'ENROLLMENT_NOT_ALLOWED'
+  | 'ACCOUNT_LOCKED'
   // generic request failures
   | 'INVALID_REQUEST'
   | 'INVALID_POLICY'
