@@ -303,10 +303,12 @@ function decideSignin(input: DecisionInput): Decision {
     const challenging = { methods: holdings.acceptable, recovery: holdings.breakGlass, grace: graceOut };
     const challenge = (): Decision => build(input, 'challenge', reasons, challenging);
     if (application.firstParty || p.challenge === 'always') {
-      const detail = application.firstParty && policy.sources.challenge.level === 'floor'
-        ? `MFA required: first-party application "${application.name}"`
-        : `challenge=always`;
-      reasons.push({ code: application.firstParty ? 'first_party' : 'challenge_always', detail, source: from(policy, 'challenge') });
+      if (application.firstParty) {
+        // The floor holds whatever the layers say; name it even when a layer also asks for `always`.
+        reasons.push({ code: 'first_party', detail: `MFA required: first-party application "${application.name}"`, source: 'floor "first-party"' });
+      } else {
+        reasons.push({ code: 'challenge_always', detail: 'challenge=always', source: from(policy, 'challenge') });
+      }
       return challenge();
     }
     if (p.challenge === 'never') {
@@ -318,18 +320,19 @@ function decideSignin(input: DecisionInput): Decision {
       reasons.push({ code: 'risk_unavailable', detail: `MFA required: risk assessment unavailable (${risk.reason}); failing closed`, source: RISK_ENGINE });
       return challenge();
     }
-    let triggered = false;
+    let trigger: string | null = null;
     for (const s of risk.signals) {
       reasons.push({ code: 'risk_signal', detail: `risk ${s.code} +${s.weight}`, source: RISK_ENGINE });
-      if (ADAPTIVE_TRIGGERS.has(s.code)) triggered = true;
+      if (trigger === null && ADAPTIVE_TRIGGERS.has(s.code)) trigger = s.code;
     }
     const trustedAt = input.device?.trustedAt ?? null;
     if (trustedAt !== null && now - trustedAt >= p.trustedDeviceDays * DAY_MS) {
       reasons.push({ code: 'risk_signal', detail: `risk trusted_device_expired (trusted ${formatInstant(trustedAt)}, ${p.trustedDeviceDays} days)`, source: from(policy, 'trustedDeviceDays') });
-      triggered = true;
+      trigger ??= 'trusted_device_expired';
     }
-    if (triggered || risk.score >= p.risk.challengeAt) {
-      reasons.push({ code: 'adaptive_challenge', detail: `MFA required by risk assessment: score ${risk.score} (challengeAt ${p.risk.challengeAt})`, source: from(policy, 'challenge') });
+    if (trigger !== null || risk.score >= p.risk.challengeAt) {
+      const why = trigger !== null ? `signal ${trigger}` : `score ${risk.score} ≥ challengeAt ${p.risk.challengeAt}`;
+      reasons.push({ code: 'adaptive_challenge', detail: `MFA required by risk assessment: ${why}`, source: from(policy, 'challenge') });
       return challenge();
     }
     reasons.push({ code: 'adaptive_low_risk', detail: `MFA skipped: low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt}, known device and network)`, source: from(policy, 'challenge') });
