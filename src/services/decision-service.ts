@@ -1,0 +1,144 @@
+import {
+  decide,
+  floorsFor,
+  resolvePolicy,
+  summarizeDecision,
+  type CompletedStep,
+  type Decision,
+  type LayerInput,
+  type Purpose,
+  type ResolvedPolicy,
+  type ScopedLayer,
+  type UserFactor,
+} from '../core/index.ts';
+import type { ApplicationRecord, JsonObject, Store, TenantStore, UserRecord } from '../store/index.ts';
+import type { ServiceDeps } from './deps.ts';
+import { assessRisk, type RequestContext, type RiskResult } from './risk.ts';
+
+const LEVEL_ORDER = { application: 0, tenant: 1, tenant_application: 2 } as const;
+
+function orderLayers(layers: readonly ScopedLayer[]): LayerInput[] {
+  return [...layers]
+    .sort((a, b) => LEVEL_ORDER[a.scope.level] - LEVEL_ORDER[b.scope.level])
+    .map((l) => ({ level: l.scope.level, name: l.name, versions: l.versions }));
+}
+
+/**
+ * Resolves the policy for one tenant, application and (optionally) user, straight from storage: no cache, so a
+ * saved change applies to the very next decision on every node (DESIGN §2).
+ */
+export async function loadPolicy(tenant: TenantStore, application: ApplicationRecord, userId: string | null, now: number): Promise<ResolvedPolicy> {
+  const { layers, userLayer } = await tenant.policies.listLayersFor(application.id, userId);
+  const inputs = orderLayers(layers);
+  if (userLayer !== null) inputs.push(userLayer);
+  return resolvePolicy(inputs, floorsFor(application), now);
+}
+
+/** The user's active factors as `decide` sees them (recovery codes with how many remain). */
+export async function loadUserFactors(tenant: TenantStore, userId: string): Promise<UserFactor[]> {
+  const factors = await tenant.factors.listForUser(userId, 'active');
+  const out: UserFactor[] = [];
+  for (const f of factors) {
+    if (f.type === 'recovery_codes') out.push({ id: f.id, type: f.type, status: 'active', remaining: await tenant.recoveryCodes.countRemaining(userId) });
+    else out.push({ id: f.id, type: f.type, status: 'active' });
+  }
+  return out;
+}
+
+export interface EvaluateInput {
+  readonly tenant: TenantStore;
+  readonly application: ApplicationRecord;
+  readonly user: UserRecord;
+  readonly purpose: Purpose;
+  readonly context: RequestContext;
+  readonly completed: readonly CompletedStep[];
+  /** Who asked (for audit): `application:<id>`. */
+  readonly actor: string;
+}
+
+export interface Evaluation {
+  readonly decision: Decision;
+  readonly policy: ResolvedPolicy;
+  readonly risk: RiskResult;
+  readonly now: number;
+}
+
+/** The JSON form of a decision kept in audit records and MFA sessions (no secrets: decisions hold none). */
+export function decisionRecord(decision: Decision, policy: ResolvedPolicy): JsonObject {
+  return {
+    outcome: decision.outcome,
+    methods: [...decision.methods],
+    recovery: decision.recovery,
+    enrollOptions: [...decision.enrollOptions],
+    grace: decision.grace === null ? null : { active: decision.grace.active, endsAt: decision.grace.endsAt },
+    errorCode: decision.errorCode,
+    reasons: decision.reasons.map((r) => ({ code: r.code, detail: r.detail, source: r.source })),
+    riskScore: decision.riskScore,
+    exemption: decision.exemption,
+    policyVersions: policy.versions.map((v) => ({ level: v.level, name: v.name, version: v.version })),
+  };
+}
+
+/**
+ * The one decision every path goes through (SECURITY rule 1): loads the policy, the user's factors and the risk
+ * signals, calls core `decide`, and writes `mfa.decision` (plus `mfa.exemption_used` / `auth.signin_blocked`) to
+ * audit before returning. A storage failure throws (→ 503): nothing here ever turns an error into `allow`.
+ */
+export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise<Evaluation> {
+  const now = deps.now();
+  const { tenant, application, user } = input;
+  const [policy, factors, risk] = await Promise.all([
+    loadPolicy(tenant, application, user.id, now),
+    loadUserFactors(tenant, user.id),
+    assessRisk(tenant, user.id, input.context),
+  ]);
+  const decision = decide({
+    policy,
+    application: { id: application.id, name: application.name, firstParty: application.firstParty },
+    user: {
+      id: user.id,
+      roles: user.roles,
+      factors,
+      firstSignInAt: user.firstSignInAt,
+      graceUntil: user.graceUntil,
+      hasPhone: user.phone !== null,
+      exemptUntil: user.exemptUntil,
+    },
+    purpose: input.purpose,
+    risk: risk.risk,
+    device: risk.device,
+    lastMfaAt: user.lastMfaAt,
+    completed: input.completed,
+    now,
+  });
+  const record = decisionRecord(decision, policy);
+  const data: JsonObject = {
+    ...record,
+    purpose: input.purpose.kind,
+    action: input.purpose.kind === 'step_up' ? input.purpose.action : null,
+    completed: input.completed.map((s) => s.method),
+  };
+  await writeDecisionAudit(tenant, { now, actor: input.actor, userId: user.id, applicationId: application.id, decision, data });
+  const { level, message } = summarizeDecision(decision);
+  deps.logger[level]({ tenantId: tenant.tenantId, userId: user.id, clientId: application.clientId, outcome: decision.outcome, riskScore: decision.riskScore, reason: decision.reasons.at(-1)?.code }, message);
+  return { decision, policy, risk, now };
+}
+
+async function writeDecisionAudit(
+  tenant: TenantStore,
+  e: { now: number; actor: string; userId: string; applicationId: string; decision: Decision; data: JsonObject },
+): Promise<void> {
+  const base = { at: e.now, actor: e.actor, userId: e.userId, applicationId: e.applicationId };
+  await tenant.audit.append({ ...base, event: 'mfa.decision', data: e.data });
+  if (e.decision.exemption !== null) {
+    await tenant.audit.append({ ...base, event: 'mfa.exemption_used', data: { exemption: e.decision.exemption } });
+  }
+  if (e.decision.outcome === 'block') {
+    await tenant.audit.append({ ...base, event: 'auth.signin_blocked', data: { riskScore: e.decision.riskScore, reasons: e.data.reasons ?? [] } });
+  }
+}
+
+/** Finds a tenant by id or slug; a wrong or missing tenant is simply "not found" (the caller then denies). */
+export async function findTenant(store: Store, idOrSlug: string): Promise<{ id: string; name: string } | null> {
+  return (await store.tenants.get(idOrSlug)) ?? (await store.tenants.findBySlug(idOrSlug));
+}

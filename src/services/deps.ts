@@ -1,0 +1,36 @@
+import type { Store } from '../store/index.ts';
+
+/** Encrypts secrets at rest (AES-256-GCM; src/factors/secret-box.ts). `aad` binds a sealed secret to its row. */
+export interface SecretSealer {
+  seal(plaintext: Buffer, aad: string): string;
+  open(sealed: string, aad: string): Buffer;
+}
+
+/** The logging surface services use (a pino logger satisfies it). Never pass a secret. */
+export interface ServiceLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/**
+ * What every service needs. The clock is injected so that tests can stand at the exact second a grace window
+ * ends; nothing below reads `Date.now()` directly.
+ */
+export interface ServiceDeps {
+  readonly store: Store;
+  readonly secrets: SecretSealer;
+  readonly now: () => number;
+  readonly logger: ServiceLogger;
+}
+
+/** Who performs an administrative change, as recorded in audit (`admin:<tokenId>`). */
+export interface AdminActor {
+  readonly tokenId: string;
+  /** `null` for a platform-wide admin. */
+  readonly tenantId: string | null;
+}
+
+export function actorOf(admin: AdminActor): string {
+  return `admin:${admin.tokenId}`;
+}

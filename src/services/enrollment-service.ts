@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { acceptableSetOf, PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
+import type { FactorRecord, Store, TenantStore, UserRecord } from '../store/index.ts';
+import { loadPolicy } from './decision-service.ts';
+import type { ServiceDeps } from './deps.ts';
+import { generateRecoveryCodes, hashRecoveryCode } from '../factors/recovery-codes.ts';
+import { secretAad } from '../factors/secret-box.ts';
+import { base32Encode, generateTotpSecret, otpauthUri, qrCodeSvg, verifyTotp } from '../factors/totp.ts';
+import { amrOf, MFA_SESSION_TTL_MS, type FlowResult } from './flow-result.ts';
+import { concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
+import type { RequestContext } from './risk.ts';
+import { issueSessionToken } from './session-token.ts';
+
+/** A pending factor that is not confirmed in this time is swept; it never counts meanwhile (SECURITY rule 5). */
+export const PENDING_FACTOR_TTL_MS = 10 * 60_000;
+
+function actor(caller: Caller): string {
+  return `application:${caller.application.id}`;
+}
+
+/** Whether the user completed MFA recently enough to make a privileged change (enrollment, removal). */
+function freshMfa(user: UserRecord, now: number, maxAgeSeconds: number): boolean {
+  return user.lastMfaAt !== null && now - user.lastMfaAt < maxAgeSeconds * 1000 && now >= user.lastMfaAt;
+}
+
+function hasSecondFactor(factors: readonly FactorRecord[]): boolean {
+  return factors.some((f) => f.status === 'active' && f.type !== 'recovery_codes');
+}
+
+/**
+ * Opens a voluntary enrollment session for an already signed-in user. Adding a factor is a privileged act
+ * (SECURITY rule 5): a user who holds a factor must have completed MFA within the step-up max age; a user with
+ * none may enroll their first one.
+ */
+export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef; context: RequestContext }): Promise<{ mfaSessionId: string; enrollOptions: readonly FactorType[]; expiresIn: number }> {
+  const { tenant, user } = await loadTenantUser(deps, input.tenant, input.user);
+  const now = deps.now();
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  const factors = await tenant.factors.listForUser(user.id, 'active');
+  if (hasSecondFactor(factors) && !freshMfa(user, now, policy.values.stepUp.defaultMaxAgeSeconds)) {
+    throw new PortcullisError('STEP_UP_REQUIRED', 'Adding a factor needs a recent MFA; complete a step-up first.');
+  }
+  const set = acceptableSetOf(policy.values);
+  const enrollOptions = policy.values.allowedFactors.filter((t) => t !== 'recovery_codes' && (set.routine.has(t) || policy.values.enrollment === 'optional'));
+  const { token, id } = issueSessionToken(tenant.tenantId);
+  await tenant.mfaSessions.create({
+    id,
+    userId: user.id,
+    applicationId: caller.application.id,
+    purpose: 'enrollment',
+    methods: [],
+    decision: { outcome: 'enroll', enrollOptions, context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null } },
+    completed: [],
+    expiresAt: now + MFA_SESSION_TTL_MS,
+    now,
+  });
+  return { mfaSessionId: token, enrollOptions, expiresIn: MFA_SESSION_TTL_MS / 1000 };
+}
+
+/** The session may enroll now: a voluntary enrollment, or a sign-in at the enrollment wall whose challenge is done. */
+function assertMayEnroll(session: { purpose: string; methods: readonly string[]; decision: Record<string, unknown> }, type: FactorType): void {
+  const atWall = session.purpose === 'signin' && session.decision.outcome === 'enroll' && session.methods.length === 0;
+  if (session.purpose !== 'enrollment' && !atWall) {
+    throw new PortcullisError('ENROLLMENT_NOT_ALLOWED', 'Enrollment is not open in this MFA session; answer the challenge first.');
+  }
+  const options = Array.isArray(session.decision.enrollOptions) ? (session.decision.enrollOptions as string[]) : [];
+  if (!options.includes(type)) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', `The policy does not allow enrolling ${type} here.`, { extra: { enrollOptions: options } });
+}
+
+export interface TotpEnrollmentStart {
+  readonly factorId: string;
+  /** Base32 secret for manual entry; shown only now. */
+  readonly secret: string;
+  readonly otpauthUri: string;
+  readonly qrSvg: string;
+  readonly expiresIn: number;
+}
+
+/** Begins TOTP enrollment: a pending factor with an encrypted secret, its `otpauth://` URI and a QR code. */
+export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; label?: string }): Promise<TotpEnrollmentStart> {
+  const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
+  assertMayEnroll(session, 'totp');
+  const active = await tenant.factors.listForUser(user.id, 'active');
+  if (active.some((f) => f.type === 'totp')) throw new PortcullisError('FACTOR_ALREADY_ACTIVE', 'The user already has an authenticator app; remove it first.');
+  const now = deps.now();
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  const secret = generateTotpSecret();
+  const factorId = randomUUID();
+  await tenant.factors.create({
+    id: factorId,
+    userId: user.id,
+    type: 'totp',
+    status: 'pending',
+    label: input.label ?? 'Authenticator app',
+    secretEnc: deps.secrets.seal(secret, secretAad(tenant.tenantId, factorId)),
+    expiresAt: now + PENDING_FACTOR_TTL_MS,
+    now,
+  });
+  // The key-uri label may not hold a colon; an application name with one is shown without it.
+  const issuer = policy.values.totpIssuer ?? (caller.application.name.replaceAll(':', ' ').trim() || 'Portcullis');
+  const uri = otpauthUri({ issuer, account: user.email, secret });
+  return { factorId, secret: base32Encode(secret), otpauthUri: uri, qrSvg: await qrCodeSvg(uri), expiresIn: PENDING_FACTOR_TTL_MS / 1000 };
+}
+
+/** Generates, stores (hashed) and returns a fresh batch: the old batch stops working in the same transaction. */
+async function issueRecoveryCodes(tx: Store, tenantId: string, user: UserRecord, count: number, now: number): Promise<string[]> {
+  const t = tx.forTenant(tenantId);
+  const codes = generateRecoveryCodes(count);
+  const hashes = await Promise.all(codes.map((c) => hashRecoveryCode(c)));
+  const existing = (await t.factors.listForUser(user.id)).find((f) => f.type === 'recovery_codes');
+  const factor = existing ?? (await t.factors.create({ userId: user.id, type: 'recovery_codes', status: 'active', label: 'Recovery codes', now }));
+  await t.recoveryCodes.replaceBatch(user.id, factor.id, hashes);
+  return codes;
+}
+
+export type TotpConfirmResult = (FlowResult | { readonly status: 'enrolled'; readonly userId: string; readonly amr: readonly string[] }) & {
+  readonly factorId: string;
+  /** Shown once, at first enrollment when the policy enables them. */
+  readonly recoveryCodes: readonly string[] | null;
+};
+
+/**
+ * Confirms TOTP with a first valid code: activates the factor, issues recovery codes at first enrollment, audits,
+ * then re-runs the decision with the new factor completed — the sign-in continues only if the policy is now met.
+ */
+export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; factorId: string; code: unknown }): Promise<TotpConfirmResult> {
+  const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
+  assertMayEnroll(session, 'totp');
+  const factor = await tenant.factors.get(input.factorId);
+  const now = deps.now();
+  if (factor === null || factor.userId !== user.id || factor.type !== 'totp' || factor.status !== 'pending' || factor.secretEnc === null) {
+    throw new PortcullisError('FACTOR_NOT_FOUND', 'No such pending factor.');
+  }
+  if (factor.lockedUntil !== null && factor.lockedUntil > now) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; begin enrollment again later.');
+  const secret = deps.secrets.open(factor.secretEnc, secretAad(tenant.tenantId, factor.id));
+  const result = verifyTotp({ secret, code: input.code, now, lastStep: factor.lastStep });
+  if (!result.ok || !(await tenant.factors.advanceTotpStep(factor.id, result.step))) {
+    await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
+    await tenant.audit.append({ at: now, actor: actor(caller), userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'user.mfa_failed', data: { method: 'totp', reason: 'enrollment_code_invalid' } });
+    throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.');
+  }
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  const recoveryCodes = await deps.store.transaction(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
+    await t.users.resetSigninFailures(user.id);
+    await t.trustedDevices.revokeAll(user.id);
+    await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'mfa.factor_enrolled', data: { type: 'totp' } });
+    const hasCodes = (await t.recoveryCodes.countRemaining(user.id)) > 0;
+    if (!policy.values.recoveryCodes.enabled || hasCodes) return null;
+    const codes = await issueRecoveryCodes(tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
+    await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: codes.length, reason: 'first_enrollment' } });
+    return codes;
+  });
+  const completed: CompletedStep[] = [...session.completed, { method: 'totp' }];
+  if (session.purpose === 'enrollment') {
+    await tenant.mfaSessions.complete(session.id, now, 'open');
+    await tenant.users.recordMfa(user.id, now);
+    return { status: 'enrolled', userId: user.id, amr: amrOf(completed.map((s) => s.method)), factorId: factor.id, recoveryCodes };
+  }
+  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, session, completed);
+  return { ...flow, ...(flow.status === 'authenticated' ? {} : { mfaSessionId: input.mfaSessionId }), factorId: factor.id, recoveryCodes };
+}
+
+async function requireFreshUser(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef }): Promise<{ tenant: TenantStore; user: UserRecord; now: number; maxAge: number }> {
+  const { tenant, user } = await loadTenantUser(deps, input.tenant, input.user);
+  const now = deps.now();
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  const maxAge = policy.values.stepUp.defaultMaxAgeSeconds;
+  if (!freshMfa(user, now, maxAge)) throw new PortcullisError('STEP_UP_REQUIRED', 'This change needs a recent MFA; complete a step-up first.');
+  return { tenant, user, now, maxAge };
+}
+
+/** Regenerates recovery codes (after a recent MFA); the old batch stops working at once. */
+export async function regenerateRecoveryCodes(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef }): Promise<{ recoveryCodes: readonly string[] }> {
+  const { tenant, user, now } = await requireFreshUser(deps, caller, input);
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  if (!policy.values.recoveryCodes.enabled) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'Recovery codes are turned off by the policy.');
+  const codes = await deps.store.transaction(async (tx) => {
+    const issued = await issueRecoveryCodes(tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
+    await tx.forTenant(tenant.tenantId).audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'user_request' } });
+    return issued;
+  });
+  return { recoveryCodes: codes };
+}
+
+/**
+ * Removes one of the user's factors (after a recent MFA). Refused with `MFA_DISABLE_BLOCKED` — and audited — when
+ * enrollment is required and the user would be left with fewer acceptable factors than `minFactors`. The check is
+ * made inside the deleting transaction (Supabase #2615) and trusted devices are revoked with it.
+ */
+export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef; factorId: string }): Promise<{ removed: true }> {
+  const { tenant, user, now } = await requireFreshUser(deps, caller, input);
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  const blocked = await deps.store.transaction(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    const factors = await t.factors.listForUser(user.id);
+    const target = factors.find((f) => f.id === input.factorId);
+    if (target === undefined) throw new PortcullisError('FACTOR_NOT_FOUND', 'No such factor.');
+    const set = acceptableSetOf(policy.values);
+    const remaining = new Set(factors.filter((f) => f.id !== target.id && f.status === 'active' && f.type !== 'recovery_codes' && set.routine.has(f.type)).map((f) => f.type));
+    if (policy.values.enrollment === 'required' && target.status === 'active' && remaining.size < policy.values.minFactors) return true;
+    await t.factors.delete(target.id);
+    if (target.type === 'recovery_codes') await t.recoveryCodes.deleteForUser(user.id);
+    await t.trustedDevices.revokeAll(user.id);
+    await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: target.id, event: 'mfa.factor_removed', data: { type: target.type } });
+    return false;
+  });
+  if (blocked) {
+    await tenant.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: input.factorId, event: 'mfa.disable_blocked', data: { reason: 'last_acceptable_factor' } });
+    throw new PortcullisError('MFA_DISABLE_BLOCKED', 'The policy requires MFA: this is the last acceptable factor; enroll another one first.');
+  }
+  return { removed: true };
+}
+
+/** The user's factors and recovery code count (ZewstID's `GET /auth/mfa/status`); no secrets. */
+export async function mfaStatus(deps: ServiceDeps, input: { tenant: string; user: UserRef }): Promise<{ userId: string; mfaEnabled: boolean; factors: { id: string; type: FactorType; label: string; createdAt: string; lastUsedAt: string | null }[]; recoveryCodesRemaining: number }> {
+  const { tenant, user } = await loadTenantUser(deps, input.tenant, input.user);
+  const factors = await tenant.factors.listForUser(user.id, 'active');
+  return {
+    userId: user.id,
+    mfaEnabled: hasSecondFactor(factors),
+    factors: factors.map((f) => ({ id: f.id, type: f.type, label: f.label, createdAt: new Date(f.createdAt).toISOString(), lastUsedAt: f.lastUsedAt === null ? null : new Date(f.lastUsedAt).toISOString() })),
+    recoveryCodesRemaining: await tenant.recoveryCodes.countRemaining(user.id),
+  };
+}
+

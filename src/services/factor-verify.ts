@@ -1,0 +1,91 @@
+import { PortcullisError, type FactorType } from '../core/index.ts';
+import type { FactorRecord, TenantStore, UserRecord } from '../store/index.ts';
+import { verifyRecoveryCode } from '../factors/recovery-codes.ts';
+import { secretAad } from '../factors/secret-box.ts';
+import { verifyTotp } from '../factors/totp.ts';
+import type { ServiceDeps } from './deps.ts';
+
+export interface ProofMeta {
+  readonly actor: string;
+  readonly applicationId: string | null;
+  readonly sessionAttemptsLeft: number;
+}
+
+function isLocked(lockedUntil: number | null, now: number): boolean {
+  return lockedUntil !== null && lockedUntil > now;
+}
+
+/**
+ * Checks one proof (a TOTP or a recovery code) for a user: lock checks first (a correct code during a lockout
+ * still fails), then the verifier, then the single-use write whose affected-row count decides (SECURITY rule 2).
+ * Every failure increments the factor's and the account's counters, shared by all nodes and paths (rule 3).
+ * Returns on success; throws `MFA_CODE_INVALID` / `MFA_LOCKED` otherwise.
+ */
+export async function verifyFactorProof(
+  deps: ServiceDeps,
+  tenant: TenantStore,
+  user: UserRecord,
+  method: FactorType,
+  code: unknown,
+  meta: ProofMeta,
+): Promise<{ factor: FactorRecord; remaining?: number }> {
+  const now = deps.now();
+  const factors = (await tenant.factors.listForUser(user.id, 'active')).filter((f) => f.type === method);
+  const factor = factors[0];
+  if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
+  const audit = (event: 'user.mfa_failed' | 'user.mfa_succeeded' | 'mfa.recovery_code_used', data: Record<string, string | number | boolean | null>): Promise<unknown> =>
+    tenant.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event, data: { method, ...data } });
+
+  if (isLocked(user.lockedUntil, now) || isLocked(factor.lockedUntil, now)) {
+    await audit('user.mfa_failed', { reason: 'locked' });
+    throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.', { extra: { retryAfter: new Date(Math.max(user.lockedUntil ?? 0, factor.lockedUntil ?? 0)).toISOString() } });
+  }
+
+  let ok = false;
+  let remaining: number | undefined;
+  if (method === 'totp') {
+    for (const f of factors) {
+      if (f.secretEnc === null) continue;
+      const secret = deps.secrets.open(f.secretEnc, secretAad(tenant.tenantId, f.id));
+      const result = verifyTotp({ secret, code, now, lastStep: f.lastStep });
+      if (result.ok && (await tenant.factors.advanceTotpStep(f.id, result.step))) {
+        ok = true;
+        break;
+      }
+    }
+  } else if (method === 'recovery_codes') {
+    const unused = await tenant.recoveryCodes.listUnused(user.id);
+    if (unused.length === 0) {
+      await audit('user.mfa_failed', { reason: 'recovery_codes_exhausted' });
+      throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
+    }
+    const id = await verifyRecoveryCode(code, unused.map((c) => ({ id: c.id, hash: c.codeHash })));
+    if (id !== null && (await tenant.recoveryCodes.consume(user.id, id, now))) {
+      ok = true;
+      remaining = await tenant.recoveryCodes.countRemaining(user.id);
+    }
+  } else {
+    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
+  }
+
+  if (!ok) {
+    const [factorState, accountState] = await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
+    await audit('user.mfa_failed', { reason: 'invalid_code', failures: factorState?.failures ?? null });
+    const left = Math.max(0, Math.min(meta.sessionAttemptsLeft, 10 - (factorState?.failures ?? 0), 100 - (accountState?.failures ?? 0)));
+    if (factorState?.locked === true || accountState?.locked === true) {
+      throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
+    }
+    throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.', { extra: { attemptsRemaining: left } });
+  }
+  await deps.store.transaction(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    await t.factors.resetFailures(factor.id);
+    await t.users.resetSigninFailures(user.id);
+    await t.factors.touch(factor.id, now);
+    await t.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'user.mfa_succeeded', data: { method } });
+    if (method === 'recovery_codes') {
+      await t.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'mfa.recovery_code_used', data: { remaining: remaining ?? 0 } });
+    }
+  });
+  return remaining === undefined ? { factor } : { factor, remaining };
+}

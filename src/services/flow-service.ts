@@ -1,0 +1,303 @@
+import { PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
+import type { ApplicationRecord, JsonObject, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
+import { verifyPasswordOrDummy } from '../factors/password.ts';
+import { decisionRecord, evaluate, findTenant, type Evaluation } from './decision-service.ts';
+import type { ServiceDeps } from './deps.ts';
+import { verifyFactorProof } from './factor-verify.ts';
+import { amrOf, blockedError, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
+import type { RequestContext } from './risk.ts';
+import { issueSessionToken, parseSessionToken } from './session-token.ts';
+
+export interface Caller {
+  readonly application: ApplicationRecord;
+}
+
+/** A user identified by our id or the application's `externalId`. */
+export type UserRef = { readonly userId: string } | { readonly externalId: string };
+
+async function tenantStoreOf(deps: ServiceDeps, tenantRef: string): Promise<TenantStore> {
+  const tenant = await findTenant(deps.store, tenantRef);
+  // A wrong or missing tenant denies (helivanta #913): the same answer as an unknown user.
+  if (tenant === null) throw new PortcullisError('NOT_FOUND', 'No such tenant or user.');
+  return deps.store.forTenant(tenant.id);
+}
+
+async function findUser(tenant: TenantStore, ref: UserRef): Promise<UserRecord> {
+  const user = 'userId' in ref ? await tenant.users.get(ref.userId) : await tenant.users.findByExternalId(ref.externalId);
+  if (user === null) throw new PortcullisError('NOT_FOUND', 'No such tenant or user.');
+  return user;
+}
+
+/** The tenant store and user a request names; a wrong tenant or user is "not found" either way. */
+export async function loadTenantUser(deps: ServiceDeps, tenantRef: string, ref: UserRef): Promise<{ tenant: TenantStore; user: UserRecord }> {
+  const tenant = await tenantStoreOf(deps, tenantRef);
+  return { tenant, user: await findUser(tenant, ref) };
+}
+
+function actorOf(caller: Caller): string {
+  return `application:${caller.application.id}`;
+}
+
+/**
+ * Turns a decision into what the caller sees, opening an MFA session when a challenge or enrollment follows.
+ * `allow` completes the sign-in: grace anchor, history, last MFA and device trust are recorded here and only here.
+ */
+async function conclude(
+  deps: ServiceDeps,
+  tenant: TenantStore,
+  caller: Caller,
+  user: UserRecord,
+  evaluation: Evaluation,
+  completed: readonly CompletedStep[],
+  context: RequestContext,
+  existing: MfaSessionRecord | null,
+): Promise<FlowResult> {
+  const { decision, policy, now } = evaluation;
+  const view = viewDecision(decision, policy);
+  const methods = completed.map((s) => s.method);
+  if (decision.outcome === 'block') {
+    await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'blocked', at: now });
+    if (existing !== null) await tenant.mfaSessions.setStatus(existing.id, 'cancelled', 'open');
+    throw blockedError();
+  }
+  if (decision.outcome === 'allow') {
+    const mfaDone = methods.some((m) => m !== 'password' && m !== 'email_link' && m !== 'sms_link');
+    await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) {
+        throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
+      }
+      await t.users.setFirstSignIn(user.id, now);
+      if (mfaDone) {
+        await t.users.recordMfa(user.id, now);
+        if (evaluation.risk.deviceKey !== null) await t.trustedDevices.upsert(user.id, evaluation.risk.deviceKey, now);
+      }
+      await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'succeeded', at: now });
+    });
+    return { status: 'authenticated', userId: user.id, amr: amrOf(methods), decision: view };
+  }
+
+  // challenge or enroll: open (or carry on) an MFA session bound to this application, user and purpose.
+  const state: JsonObject = { ...decisionRecord(decision, policy), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null } };
+  let token: string;
+  if (existing === null) {
+    const issued = issueSessionToken(tenant.tenantId);
+    token = issued.token;
+    await tenant.mfaSessions.create({
+      id: issued.id,
+      userId: user.id,
+      applicationId: caller.application.id,
+      purpose: 'signin',
+      methods: decision.methods,
+      decision: state,
+      completed,
+      expiresAt: now + MFA_SESSION_TTL_MS,
+      now,
+    });
+    await tenant.users.setFirstSignIn(user.id, now);
+    await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'challenged', at: now });
+  } else {
+    token = '';
+    if (!(await tenant.mfaSessions.update(existing.id, { methods: decision.methods, decision: state, completed }, now))) {
+      throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
+    }
+  }
+  const expiresIn = Math.max(0, Math.round(((existing?.expiresAt ?? now + MFA_SESSION_TTL_MS) - now) / 1000));
+  if (decision.outcome === 'challenge') {
+    return { status: 'mfa_required', userId: user.id, mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, decision: view };
+  }
+  return { status: 'enrollment_required', userId: user.id, mfaSessionId: token, methods: decision.methods, enrollOptions: decision.enrollOptions, errorCode: decision.errorCode, expiresIn, decision: view };
+}
+
+export interface SigninInput {
+  readonly tenant: string;
+  readonly identifier: string;
+  readonly password: string;
+  readonly context: RequestContext;
+}
+
+/**
+ * Password sign-in (headless). Unknown user, wrong password and locked account cost the same argon2 work and
+ * answer alike; the per-account failure counter is shared with every MFA path (SECURITY rule 3).
+ */
+export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInput): Promise<FlowResult> {
+  const tenantRecord = await findTenant(deps.store, input.tenant);
+  const tenant = tenantRecord === null ? null : deps.store.forTenant(tenantRecord.id);
+  const user = tenant === null ? null : await tenant.users.findByEmail(input.identifier);
+  const ok = await verifyPasswordOrDummy(user?.passwordHash ?? null, input.password);
+  const now = deps.now();
+  if (tenant === null || user === null) {
+    throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
+  }
+  if (user.lockedUntil !== null && user.lockedUntil > now) {
+    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'account_locked' } });
+    throw new PortcullisError('ACCOUNT_LOCKED', 'Too many failed attempts; the account is locked. An administrator can unlock it.');
+  }
+  if (!ok || user.passwordHash === null) {
+    const state = await tenant.users.recordSigninFailure(user.id, now);
+    await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: input.context.ip ?? null, deviceId: null, userAgent: input.context.userAgent ?? null, outcome: 'failed', at: now });
+    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'bad_password', failures: state?.failures ?? null } });
+    throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
+  }
+  await tenant.users.resetSigninFailures(user.id);
+  const completed: CompletedStep[] = [{ method: 'password' }];
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller) });
+  return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null);
+}
+
+export interface StatusCheckInput {
+  readonly tenant: string;
+  readonly user: UserRef;
+  readonly context: RequestContext;
+}
+
+/**
+ * `POST /auth/mfa/status/check`: the application did its own primary sign-in and asks whether MFA is needed.
+ * The primary step is taken to be a password (the most common); it never counts as a second factor.
+ */
+export async function checkStatus(deps: ServiceDeps, caller: Caller, input: StatusCheckInput): Promise<FlowResult> {
+  const tenant = await tenantStoreOf(deps, input.tenant);
+  const user = await findUser(tenant, input.user);
+  const completed: CompletedStep[] = [{ method: 'password' }];
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller) });
+  return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null);
+}
+
+export interface StepUpInput {
+  readonly tenant: string;
+  readonly user: UserRef;
+  readonly action: string;
+  readonly maxAgeSeconds?: number;
+  readonly context: RequestContext;
+}
+
+export type StepUpResult =
+  | { readonly stepUpRequired: false; readonly verified: true; readonly reason: string; readonly decision: ReturnType<typeof viewDecision> }
+  | {
+      readonly stepUpRequired: true;
+      readonly mfaSessionId: string;
+      readonly methods: readonly FactorType[];
+      readonly recovery: boolean;
+      readonly expiresIn: number;
+      readonly enrollmentRequired: boolean;
+      readonly enrollOptions: readonly FactorType[];
+      readonly decision: ReturnType<typeof viewDecision>;
+    };
+
+/** Step-up for a sensitive action (ZewstID's two response shapes). The session is bound to client, user and action. */
+export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInput): Promise<StepUpResult> {
+  const tenant = await tenantStoreOf(deps, input.tenant);
+  const user = await findUser(tenant, input.user);
+  const purpose: Purpose = input.maxAgeSeconds === undefined ? { kind: 'step_up', action: input.action } : { kind: 'step_up', action: input.action, maxAgeSeconds: input.maxAgeSeconds };
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context: input.context, completed: [], actor: actorOf(caller) });
+  const { decision, policy, now } = evaluation;
+  const view = viewDecision(decision, policy);
+  if (decision.outcome === 'block') throw blockedError();
+  if (decision.outcome === 'allow') {
+    return { stepUpRequired: false, verified: true, reason: 'MFA was recently completed', decision: view };
+  }
+  const { token, id } = issueSessionToken(tenant.tenantId);
+  await deps.store.transaction(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    await t.mfaSessions.create({
+      id,
+      userId: user.id,
+      applicationId: caller.application.id,
+      purpose: 'step_up',
+      action: input.action,
+      methods: decision.methods,
+      decision: { ...decisionRecord(decision, policy), context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null } },
+      completed: [],
+      expiresAt: now + MFA_SESSION_TTL_MS,
+      now,
+    });
+    await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'mfa.step_up_requested', data: { action: input.action } });
+  });
+  return {
+    stepUpRequired: true,
+    mfaSessionId: token,
+    methods: decision.methods,
+    recovery: decision.recovery,
+    expiresIn: MFA_SESSION_TTL_MS / 1000,
+    enrollmentRequired: decision.outcome === 'enroll',
+    enrollOptions: decision.enrollOptions,
+    decision: view,
+  };
+}
+
+/** Loads an open MFA session by token, bound to the calling application; anything else is "not found". */
+export async function openSession(deps: ServiceDeps, caller: Caller, token: string): Promise<{ tenant: TenantStore; session: MfaSessionRecord; user: UserRecord }> {
+  const parsed = parseSessionToken(token);
+  if (parsed === null) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
+  const tenant = deps.store.forTenant(parsed.tenantId);
+  const session = await tenant.mfaSessions.get(parsed.id);
+  // A session is bound to the application that opened it (FusionAuth #2010): another client's token is unknown.
+  if (session === null || session.applicationId !== caller.application.id) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
+  if (session.status !== 'open' || session.expiresAt <= deps.now()) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session has expired or was already used; start again.');
+  const user = await tenant.users.get(session.userId);
+  if (user === null) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
+  return { tenant, session, user };
+}
+
+export interface VerifyInput {
+  readonly mfaSessionId: string;
+  readonly method: string;
+  readonly code: unknown;
+}
+
+export type VerifyResult =
+  | { readonly verified: true; readonly userId: string; readonly amr: readonly string[]; readonly action: string | null; readonly recoveryCodesRemaining?: number }
+  | (FlowResult & { readonly verified: true; readonly action: string | null });
+
+/**
+ * `POST /auth/mfa/verify`: answers a challenge. The proof is checked by the factor's verifier with its single-use
+ * write and failure counters, and then the decision is re-run with the completed step (SECURITY rule 1) — a
+ * recovery code used as break-glass meets the enrollment wall here, not a session.
+ */
+export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInput): Promise<VerifyResult> {
+  const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
+  const recoveryBreakGlass = session.decision.recovery === true;
+  const offered = session.methods as readonly string[];
+  if (!offered.includes(input.method) && !(input.method === 'recovery_codes' && recoveryBreakGlass)) {
+    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The method "${input.method.slice(0, 40)}" is not offered in this MFA session.`, { extra: { methods: offered } });
+  }
+  const now = deps.now();
+  const attempts = await tenant.mfaSessions.recordAttempt(session.id, now, MFA_SESSION_MAX_ATTEMPTS);
+  if (attempts === null) throw new PortcullisError('MFA_LOCKED', 'This MFA session has no attempts left; start again.');
+  const outcome = await verifyFactorProof(deps, tenant, user, input.method as FactorType, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionAttemptsLeft: MFA_SESSION_MAX_ATTEMPTS - attempts });
+  const completed: CompletedStep[] = [...session.completed, { method: input.method as FactorType }];
+  const context = (session.decision.context ?? {}) as RequestContext;
+  const purpose: Purpose = session.purpose === 'step_up' && session.action !== null ? { kind: 'step_up', action: session.action } : { kind: 'signin' };
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context, completed, actor: actorOf(caller) });
+  if (session.purpose === 'step_up') {
+    if (evaluation.decision.outcome !== 'allow') throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'The step-up was not satisfied by this factor.');
+    const done = await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      if (!(await t.mfaSessions.complete(session.id, evaluation.now, 'open'))) return false;
+      await t.users.recordMfa(user.id, evaluation.now);
+      return true;
+    });
+    if (!done) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
+    return { verified: true, userId: user.id, amr: amrOf(completed.map((s) => s.method)), action: session.action, ...(outcome.remaining === undefined ? {} : { recoveryCodesRemaining: outcome.remaining }) };
+  }
+  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session);
+  if (result.status === 'authenticated') {
+    return { verified: true, userId: user.id, amr: result.amr, action: null, ...(outcome.remaining === undefined ? {} : { recoveryCodesRemaining: outcome.remaining }) };
+  }
+  return { ...result, mfaSessionId: input.mfaSessionId, verified: true, action: null };
+}
+
+/** Re-runs the decision after an enrollment step completed inside a sign-in session and concludes the flow. */
+export async function concludeAfterEnrollment(
+  deps: ServiceDeps,
+  caller: Caller,
+  tenant: TenantStore,
+  user: UserRecord,
+  session: MfaSessionRecord,
+  completed: readonly CompletedStep[],
+): Promise<FlowResult> {
+  const context = (session.decision.context ?? {}) as RequestContext;
+  const fresh = (await tenant.users.get(user.id)) ?? user;
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller) });
+  return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session);
+}

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import type { RiskAssessment, RiskSignal } from '../core/index.ts';
+import type { TenantStore } from '../store/index.ts';
+
+/** What the caller knows of the request: all optional, all untrusted. */
+export interface RequestContext {
+  readonly ip?: string | null;
+  readonly userAgent?: string | null;
+  readonly deviceId?: string | null;
+}
+
+export interface RiskResult {
+  readonly risk: RiskAssessment;
+  /** The trusted-device state of this device, or null when unknown / not trusted. */
+  readonly device: { readonly trustedAt: number | null } | null;
+  /** The stored form of the device id (a hash), or null. */
+  readonly deviceKey: string | null;
+}
+
+const WEIGHTS = { new_device: 20, new_ip: 10, unknown_device: 20 } as const;
+
+/** Device ids are stored hashed and bound to the tenant (SECURITY rule 6: trusted devices are server-side). */
+export function deviceKeyOf(tenantId: string, deviceId: string | null | undefined): string | null {
+  if (typeof deviceId !== 'string' || deviceId.length === 0) return null;
+  return createHash('sha256').update(`${tenantId}\u0000${deviceId}`).digest('hex');
+}
+
+/**
+ * The minimal risk input of issue #3: a new device id or a new IP, from the user's successful sign-ins. A device
+ * the caller could not identify is a signal, not an exemption (SECURITY rule 7). Any failure computing signals
+ * yields `unavailable`, which `decide` turns into a challenge (fail closed).
+ */
+export async function assessRisk(tenant: TenantStore, userId: string, context: RequestContext): Promise<RiskResult> {
+  const deviceKey = deviceKeyOf(tenant.tenantId, context.deviceId);
+  try {
+    const ip = typeof context.ip === 'string' && context.ip.length > 0 ? context.ip : null;
+    const prior = await tenant.signins.priorSuccess(userId, { deviceId: deviceKey, ip });
+    const signals: RiskSignal[] = [];
+    if (deviceKey === null) signals.push({ code: 'unknown_device', weight: WEIGHTS.unknown_device });
+    else if (!prior.device) signals.push({ code: 'new_device', weight: WEIGHTS.new_device });
+    if (ip === null || !prior.ip) signals.push({ code: 'new_ip', weight: WEIGHTS.new_ip });
+    let score = 0;
+    for (const s of signals) score += s.weight;
+    // An unidentified device always challenges under adaptive: it is reported as a new device.
+    const reported = signals.map((s) => (s.code === 'unknown_device' ? { code: 'new_device', weight: s.weight } : s));
+    const trusted = deviceKey === null ? null : await tenant.trustedDevices.get(userId, deviceKey);
+    return {
+      risk: { status: 'ok', score: Math.min(score, 100), signals: reported },
+      device: trusted === null ? null : { trustedAt: trusted.trustedAt },
+      deviceKey,
+    };
+  } catch (error) {
+    return { risk: { status: 'unavailable', reason: error instanceof Error ? error.name : 'error' }, device: null, deviceKey };
+  }
+}
