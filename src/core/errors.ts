@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'ACCOUNT_LOCKED'
   // generic request failures
   | 'INVALID_REQUEST'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'INVALID_POLICY'
   | 'INVALID_CREDENTIALS'
   | 'UNAUTHORIZED'

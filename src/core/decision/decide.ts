@@ -41,6 +41,8 @@ interface Holdings {
   readonly breakGlass: boolean;
   /** The user's recovery codes are all used and nothing else is held. */
   readonly recoveryExhausted: boolean;
+  /** Downgrade protection is in effect: the user holds a phishing-resistant factor the policy accepts. */
+  readonly downgradeProtected: boolean;
 }
 
 /**
@@ -74,7 +76,11 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
     if (step.method === 'email_link') emailFirst = true;
     else if (step.method === 'sms_link') smsFirst = true;
   }
-  const holdsPhishingResistant = p.downgradeProtection && user.factors.some((f) => usable(f) && factorClassOf(f.type) === 'phishing_resistant');
+  // Only a phishing-resistant factor the policy accepts can shield the user from weaker ones: where passkeys are not
+  // acceptable (an application that lists only `totp`), excluding the rest would leave nothing to challenge and
+  // let the user through on rule 6, or wall them with nothing to enroll.
+  const holdsPhishingResistant = p.downgradeProtection &&
+    user.factors.some((f) => usable(f) && factorClassOf(f.type) === 'phishing_resistant' && set.routine.has(f.type));
 
   const acceptable: FactorType[] = [];
   const held: FactorType[] = [];
@@ -113,18 +119,22 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
     breakGlass = true;
   }
   const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0);
-  return { acceptable, counted, held, breakGlass, recoveryExhausted: exhausted && held.length === 0 };
+  return { acceptable, counted, held, breakGlass, recoveryExhausted: exhausted && held.length === 0, downgradeProtected: holdsPhishingResistant };
 }
 
-function enrollOptionsOf(input: DecisionInput, holdings: Holdings): FactorType[] {
+/**
+ * `replacing`: a recovery code was just used as break-glass, so the user has most likely lost a factor they hold;
+ * its type is offered again (re-enrolling replaces it) instead of leaving a wall with nothing to enroll.
+ */
+function enrollOptionsOf(input: DecisionInput, holdings: Holdings, replacing = false): FactorType[] {
   const p = input.policy.values;
   const set = acceptableOf(p);
   const options: FactorType[] = [];
   for (const type of p.allowedFactors) {
     if (type === 'recovery_codes' || !set.routine.has(type)) continue;
     if (type === 'sms_otp' && input.user.hasPhone !== true) continue;
-    if (type !== 'webauthn' && holdings.held.includes(type)) continue;
-    if (p.downgradeProtection && holdings.held.includes('webauthn') && type !== 'webauthn') continue;
+    if (!replacing && type !== 'webauthn' && holdings.held.includes(type)) continue;
+    if (holdings.downgradeProtected && factorClassOf(type) !== 'phishing_resistant') continue;
     insertByStrength(options, type);
   }
   return options;
@@ -190,10 +200,15 @@ function build(
   };
 }
 
+/**
+ * The most specific reason the user cannot pass: what they hold (a factor the policy refuses, a used-up batch of
+ * recovery codes) before when (grace over). Grace has ended for nearly every established user, so checking it
+ * first would hide `MFA_RECOVERY_CODES_EXHAUSTED` behind `MFA_GRACE_EXPIRED` under any non-zero grace period.
+ */
 function enrollError(holdings: Holdings, grace: Grace | null): DecisionErrorCode {
   if (holdings.held.length > 0 && holdings.counted === 0) return 'MFA_FACTOR_NOT_ALLOWED';
-  if (grace !== null && grace.existed) return 'MFA_GRACE_EXPIRED';
   if (holdings.recoveryExhausted) return 'MFA_RECOVERY_CODES_EXHAUSTED';
+  if (grace !== null && grace.existed) return 'MFA_GRACE_EXPIRED';
   return 'MFA_REQUIRED_NO_FACTOR';
 }
 
@@ -280,7 +295,7 @@ function decideSignin(input: DecisionInput): Decision {
       return build(input, 'enroll', reasons, {
         methods: challengeFirst,
         recovery: challengeFirst.length > 0 && holdings.breakGlass,
-        enrollOptions: enrollOptionsOf(input, holdings),
+        enrollOptions: enrollOptionsOf(input, holdings, usedBreakGlass),
         grace: { active: false, endsAt: grace.endsAt },
         errorCode,
       });
@@ -291,7 +306,7 @@ function decideSignin(input: DecisionInput): Decision {
   if (usedBreakGlass) {
     // A recovery code outside the routine set completes the challenge but never issues a session by itself.
     reasons.push({ code: 'break_glass_recovery', detail: 'a recovery code was used as break-glass; enroll a factor before any session', source: from(policy, 'acceptableFactors') });
-    return build(input, 'enroll', reasons, { enrollOptions: enrollOptionsOf(input, holdings), grace: graceOut, errorCode: 'MFA_FACTOR_NOT_ALLOWED' });
+    return build(input, 'enroll', reasons, { enrollOptions: enrollOptionsOf(input, holdings, true), grace: graceOut, errorCode: 'MFA_FACTOR_NOT_ALLOWED' });
   }
   if (satisfiedBy !== null) {
     reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${satisfiedBy} completed in this flow`, source: 'flow' });

@@ -1,0 +1,369 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { FACTOR_TYPES, factorStrength, type FactorType } from '../factors.ts';
+import { floorsFor } from '../policy/floors.ts';
+import type { NamedFactorSet, Policy, PolicyLayer } from '../policy/model.ts';
+import { raisePolicy, resolvePolicy, type LayerInput, type PolicyVersion } from '../policy/resolve.ts';
+import { DAY_MS, SECOND_MS } from '../time.ts';
+import { decide } from './decide.ts';
+import type { CompletedStep, DecisionApplication, DecisionInput, DecisionUser, Outcome, Purpose, RiskAssessment, UserFactor } from './types.ts';
+
+const NOW = Date.parse('2026-03-01T12:00:00Z');
+const RUNS = { numRuns: 2000 };
+const ROLES = ['staff', 'break-glass', 'ops'] as const;
+const SIGNALS = ['new_device', 'new_ip', 'new_country', 'impossible_travel', 'odd_hour', 'tor_exit'] as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The reference model: DESIGN §3's sign-in rules restated as plainly as possible, sharing no code with decide.
+// Defined for a sign-in with no step completed yet in the flow (no `completed`): the first decision of a sign-in.
+// ---------------------------------------------------------------------------------------------------------------
+
+const NAMED_SETS: Record<NamedFactorSet, readonly FactorType[]> = {
+  any: FACTOR_TYPES,
+  phishing_resistant: ['webauthn'],
+  totp_webauthn: ['totp', 'webauthn'],
+  recovery_excluded: FACTOR_TYPES.filter((t) => t !== 'recovery_codes'),
+};
+const ADAPTIVE_TRIGGERS = ['new_device', 'new_ip', 'new_country', 'impossible_travel'];
+
+/** Rule 3: the types of the user's usable factors that the policy accepts routinely. */
+function referenceAcceptable(p: Policy, user: DecisionUser): FactorType[] {
+  const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
+  const usable = user.factors.filter((f) => f.status === 'active' && (f.type !== 'recovery_codes' || (f.remaining ?? 1) > 0)).map((f) => f.type);
+  const passkeyHolder = p.downgradeProtection && usable.includes('webauthn') && named.includes('webauthn');
+  return usable.filter(
+    (t) =>
+      named.includes(t) &&
+      !(p.strength === 'enhanced' && (t === 'email_otp' || t === 'sms_otp')) &&
+      !(t === 'recovery_codes' && !p.recoveryCodes.enabled) &&
+      (!passkeyHolder || t === 'webauthn'),
+  );
+}
+
+function referenceOutcome(i: DecisionInput): Outcome {
+  const p = i.policy.values;
+  const { user, now, risk } = i;
+  if (risk.status === 'ok' && risk.score >= p.risk.blockAt) return 'block'; // rule 1
+  const exempt = user.roles.some((r) => p.exemptRoles.includes(r)) || (user.exemptUntil != null && now < user.exemptUntil);
+  if (exempt && !i.application.firstParty) return 'allow'; // rule 2, floors still apply
+  const acceptable = referenceAcceptable(p, user);
+  const counted = new Set(acceptable.filter((t) => t !== 'recovery_codes')).size;
+  if (p.enrollment === 'required' && counted < p.minFactors) { // rule 4
+    const anchor = user.firstSignInAt ?? now;
+    const span = p.gracePeriodDays * DAY_MS;
+    const changedAt = i.policy.changedAt;
+    const fresh = p.forceReenrollOnChange && changedAt !== null && changedAt > anchor ? changedAt + span : -Infinity;
+    const graceEnds = Math.max(anchor + span, fresh, user.graceUntil ?? -Infinity);
+    if (now >= graceEnds) return 'enroll';
+  }
+  if (acceptable.length === 0) return 'allow'; // rules 4 (inside grace) and 6
+  if (i.application.firstParty || p.challenge === 'always') return 'challenge'; // rule 5
+  if (p.challenge === 'never') return 'allow';
+  if (risk.status === 'unavailable') return 'challenge';
+  const trustedAt = i.device?.trustedAt ?? null;
+  const expiredTrust = trustedAt !== null && now - trustedAt >= p.trustedDeviceDays * DAY_MS;
+  const triggered = risk.signals.some((s) => ADAPTIVE_TRIGGERS.includes(s.code)) || expiredTrust;
+  return triggered || risk.score >= p.risk.challengeAt ? 'challenge' : 'allow';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Generators
+// ---------------------------------------------------------------------------------------------------------------
+
+const factorTypes = fc.subarray([...FACTOR_TYPES]);
+const acceptableFactors = fc.oneof(
+  fc.constantFrom<NamedFactorSet>('any', 'phishing_resistant', 'totp_webauthn', 'recovery_excluded'),
+  factorTypes,
+);
+const riskThresholds = fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })).map(([a, b]) => ({ challengeAt: Math.min(a, b), blockAt: Math.max(a, b) }));
+
+const policyLayer: fc.Arbitrary<PolicyLayer> = fc.record(
+  {
+    enrollment: fc.constantFrom('optional', 'required'),
+    challenge: fc.constantFrom('always', 'adaptive', 'never'),
+    acceptableFactors,
+    strength: fc.constantFrom('baseline', 'enhanced'),
+    allowedFactors: factorTypes,
+    gracePeriodDays: fc.integer({ min: 0, max: 30 }),
+    exemptRoles: fc.subarray([...ROLES]),
+    forceReenrollOnChange: fc.boolean(),
+    recoveryCodes: fc.record({ enabled: fc.boolean(), count: fc.integer({ min: 1, max: 20 }) }),
+    trustedDeviceDays: fc.integer({ min: 0, max: 365 }),
+    risk: riskThresholds,
+    stepUp: fc.record({
+      defaultMaxAgeSeconds: fc.integer({ min: 0, max: 3600 }),
+      actions: fc.dictionary(fc.constantFrom('payment', 'data-export', 'delete-account'), fc.integer({ min: 0, max: 3600 })),
+    }),
+    totpIssuer: fc.option(fc.constantFrom('Bank', 'Acme'), { nil: null }),
+    minFactors: fc.integer({ min: 1, max: 3 }),
+    downgradeProtection: fc.boolean(),
+  },
+  { requiredKeys: [] },
+) as fc.Arbitrary<PolicyLayer>;
+
+/** Times around NOW: long ago, recent, exactly now, soon, later. */
+const instant = fc.oneof(
+  fc.integer({ min: -400, max: 400 }).map((d) => NOW + d * DAY_MS),
+  fc.integer({ min: -3600, max: 3600 }).map((s) => NOW + s * SECOND_MS),
+);
+
+const version: fc.Arbitrary<PolicyVersion> = fc.record({
+  version: fc.integer({ min: 1, max: 9 }),
+  effectiveAt: instant,
+  expiresAt: fc.option(instant, { nil: null }),
+  layer: policyLayer,
+});
+
+const layers: fc.Arbitrary<LayerInput[]> = fc
+  .tuple(
+    ...(['application', 'tenant', 'tenant_application', 'user'] as const).map((level) =>
+      fc.option(fc.array(version, { minLength: 1, maxLength: 3 }).map((versions): LayerInput => ({ level, name: level, versions })), { nil: undefined }),
+    ),
+  )
+  .map((xs) => xs.filter((x): x is LayerInput => x !== undefined));
+
+const application: fc.Arbitrary<DecisionApplication> = fc.boolean().map((firstParty) => ({ id: 'app', name: firstParty ? 'console' : 'bank', firstParty }));
+
+const userFactor: fc.Arbitrary<UserFactor> = fc.record({
+  id: fc.constant('f'),
+  type: fc.constantFrom(...FACTOR_TYPES),
+  status: fc.constantFrom<UserFactor['status']>('active', 'active', 'active', 'pending'),
+  remaining: fc.integer({ min: 0, max: 10 }),
+}).map((f) => (f.type === 'recovery_codes' ? f : { id: f.id, type: f.type, status: f.status }));
+
+const user: fc.Arbitrary<DecisionUser> = fc.record({
+  id: fc.constant('u'),
+  roles: fc.subarray([...ROLES]),
+  factors: fc.array(userFactor, { maxLength: 5 }).map((fs) => fs.map((f, i) => ({ ...f, id: `f${i}` }))),
+  firstSignInAt: fc.option(instant.filter((t) => t <= NOW), { nil: null }),
+  graceUntil: fc.option(instant, { nil: null }),
+  hasPhone: fc.boolean(),
+  exemptUntil: fc.option(instant, { nil: null }),
+});
+
+const risk: fc.Arbitrary<RiskAssessment> = fc.oneof(
+  fc.constant<RiskAssessment>({ status: 'unavailable', reason: 'timeout' }),
+  fc.record({
+    status: fc.constant('ok' as const),
+    score: fc.integer({ min: 0, max: 100 }),
+    signals: fc.subarray([...SIGNALS]).map((codes) => codes.map((code) => ({ code, weight: 10 }))),
+  }),
+);
+
+const purpose: fc.Arbitrary<Purpose> = fc.oneof(
+  fc.constant<Purpose>({ kind: 'signin' }),
+  fc.record({ kind: fc.constant('step_up' as const), action: fc.constantFrom('payment', 'data-export', 'rename'), maxAgeSeconds: fc.option(fc.integer({ min: 0, max: 3600 }), { nil: undefined }) }).map(
+    (p): Purpose => (p.maxAgeSeconds === undefined ? { kind: 'step_up', action: p.action } : p),
+  ),
+);
+
+const completed: fc.Arbitrary<CompletedStep[]> = fc.array(
+  fc.record({ method: fc.constantFrom<CompletedStep['method']>(...FACTOR_TYPES, 'password', 'email_link', 'sms_link'), userVerified: fc.boolean() }),
+  { maxLength: 3 },
+);
+
+interface InputOptions {
+  readonly purpose?: fc.Arbitrary<Purpose>;
+  readonly completed?: fc.Arbitrary<CompletedStep[]>;
+  readonly user?: fc.Arbitrary<DecisionUser>;
+  /** A last layer applied on top of the generated ones (before floors), e.g. to pin `challenge: adaptive`. */
+  readonly pin?: PolicyLayer;
+}
+
+function decisionInput(options: InputOptions = {}): fc.Arbitrary<DecisionInput> {
+  return fc
+    .record({
+      layers,
+      application,
+      user: options.user ?? user,
+      purpose: options.purpose ?? purpose,
+      risk,
+      device: fc.option(fc.record({ trustedAt: fc.option(instant.filter((t) => t <= NOW), { nil: null }) }), { nil: null }),
+      lastMfaAt: fc.option(instant.filter((t) => t <= NOW), { nil: null }),
+      completed: options.completed ?? completed,
+      now: fc.oneof(fc.constant(NOW), instant),
+    })
+    .map((g) => {
+      const all = options.pin === undefined ? g.layers : [...g.layers, { level: 'user' as const, name: 'pin', versions: [{ version: 1, effectiveAt: -Infinity, layer: options.pin }] }];
+      const policy = resolvePolicy(all, floorsFor(g.application), g.now);
+      return { policy, application: g.application, user: g.user, purpose: g.purpose, risk: g.risk, device: g.device, lastMfaAt: g.lastMfaAt, completed: g.completed, now: g.now };
+    });
+}
+
+const CHALLENGE_RANK = { never: 0, adaptive: 1, always: 2 } as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('decide agrees with the reference model', () => {
+  test('the sign-in outcome equals the reference model\'s wherever the model is defined (no step completed yet)', () => {
+    fc.assert(
+      fc.property(decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) }), (input) => {
+        const d = decide(input);
+        assert.equal(d.outcome, referenceOutcome(input), JSON.stringify(d.reasons));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test('the methods offered are exactly the reference\'s acceptable factor types, whenever decide challenges on sign-in', () => {
+    fc.assert(
+      fc.property(decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) }), (input) => {
+        const d = decide(input);
+        if (d.outcome !== 'challenge') return;
+        assert.deepEqual(new Set(d.methods), new Set(referenceAcceptable(input.policy.values, input.user)));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('floors and raising', () => {
+  test('no layer combination weakens the first-party floor: enrollment required and challenge always, whatever the layers', () => {
+    fc.assert(
+      fc.property(layers, instant, (ls, now) => {
+        const resolved = resolvePolicy(ls, floorsFor({ firstParty: true }), now);
+        assert.equal(resolved.values.enrollment, 'required');
+        assert.equal(resolved.values.challenge, 'always');
+        assert.ok(resolved.floors.includes('first-party'));
+      }),
+      RUNS,
+    );
+  });
+
+  test('a request raised on top of the floor cannot lower it either, nor lower anything the layers required', () => {
+    fc.assert(
+      fc.property(layers, fc.array(policyLayer, { maxLength: 3 }), fc.boolean(), (ls, requests, firstParty) => {
+        const base = resolvePolicy(ls, floorsFor({ firstParty }), NOW);
+        const raised = requests.reduce((p, r) => raisePolicy(p, r, { level: 'request', name: 'acr_values', version: null }), base);
+        const [b, r] = [base.values, raised.values];
+        if (firstParty) {
+          assert.equal(r.enrollment, 'required');
+          assert.equal(r.challenge, 'always');
+        }
+        if (b.enrollment === 'required') assert.equal(r.enrollment, 'required');
+        assert.ok(CHALLENGE_RANK[r.challenge] >= CHALLENGE_RANK[b.challenge]);
+        if (b.strength === 'enhanced') assert.equal(r.strength, 'enhanced');
+        assert.ok(r.gracePeriodDays <= b.gracePeriodDays);
+        assert.ok(r.minFactors >= b.minFactors);
+        assert.ok(r.trustedDeviceDays <= b.trustedDeviceDays);
+        assert.ok(r.risk.challengeAt <= b.risk.challengeAt && r.risk.blockAt <= b.risk.blockAt);
+        assert.ok(r.stepUp.defaultMaxAgeSeconds <= b.stepUp.defaultMaxAgeSeconds);
+        assert.ok(r.exemptRoles.every((role) => b.exemptRoles.includes(role)));
+        if (b.downgradeProtection) assert.equal(r.downgradeProtection, true);
+        if (b.forceReenrollOnChange) assert.equal(r.forceReenrollOnChange, true);
+        const types = (set: Policy['acceptableFactors']): readonly FactorType[] => (typeof set === 'string' ? NAMED_SETS[set] : set);
+        assert.ok(types(r.acceptableFactors).every((t) => types(b.acceptableFactors).includes(t)), 'acceptable set only shrinks');
+      }),
+      RUNS,
+    );
+  });
+
+  test('on a first-party application, no user is ever allowed on risk or mode alone while holding an acceptable factor', () => {
+    fc.assert(
+      fc.property(decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) }), (input) => {
+        fc.pre(input.application.firstParty);
+        fc.pre(referenceAcceptable(input.policy.values, input.user).length > 0);
+        assert.notEqual(decide(input).outcome, 'allow');
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('invariants of every decision', () => {
+  const anyInput = decisionInput();
+
+  test('decide is deterministic: the same input (or a deep copy of it) gives a deep-equal decision', () => {
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const first = decide(input);
+        assert.deepEqual(decide(input), first);
+        assert.deepEqual(decide(structuredClone(input)), first);
+      }),
+      RUNS,
+    );
+  });
+
+  test('allow never carries an errorCode; block always carries ACCESS_DENIED_RISK; enroll always says why', () => {
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const d = decide(input);
+        if (d.outcome === 'allow') assert.equal(d.errorCode, null);
+        if (d.outcome === 'block') assert.equal(d.errorCode, 'ACCESS_DENIED_RISK');
+        if (d.outcome === 'enroll') assert.notEqual(d.errorCode, null);
+        if (d.outcome === 'challenge') assert.equal(d.errorCode, null);
+      }),
+      RUNS,
+    );
+  });
+
+  test('every outcome has a non-empty trace of reasons with non-empty code, detail and source', () => {
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const d = decide(input);
+        assert.ok(d.reasons.length > 0);
+        for (const r of d.reasons) assert.ok(r.code.length > 0 && r.detail.length > 0 && r.source.length > 0, JSON.stringify(r));
+      }),
+      RUNS,
+    );
+  });
+
+  test('methods and enrollOptions are listed strongest first, without duplicates', () => {
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const d = decide(input);
+        for (const list of [d.methods, d.enrollOptions]) {
+          assert.equal(new Set(list).size, list.length, `duplicates in ${list.join(',')}`);
+          for (let i = 1; i < list.length; i++) {
+            assert.ok(factorStrength(list[i - 1] as FactorType) >= factorStrength(list[i] as FactorType), `not strongest first: ${list.join(',')}`);
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  test('a challenge only offers factors the user holds and never offers recovery codes the policy keeps for break-glass', () => {
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const d = decide(input);
+        const held = new Set(input.user.factors.filter((f) => f.status === 'active').map((f) => f.type));
+        for (const m of d.methods) assert.ok(held.has(m), `${m} not held`);
+        const set = input.policy.values.acceptableFactors;
+        if (set === 'recovery_excluded' || set === 'totp_webauthn' || set === 'phishing_resistant') assert.ok(!d.methods.includes('recovery_codes'));
+        assert.ok(!d.enrollOptions.includes('recovery_codes'));
+      }),
+      RUNS,
+    );
+  });
+
+  test('a risk score at or above blockAt blocks, on sign-in and step-up alike; below it nothing blocks', () => {
+    fc.assert(
+      fc.property(anyInput, (input) => {
+        const blocked = input.risk.status === 'ok' && input.risk.score >= input.policy.values.risk.blockAt;
+        assert.equal(decide(input).outcome === 'block', blocked);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('fail closed', () => {
+  test('an enrolled user (holding an acceptable factor) under adaptive with risk unavailable is never allowed', () => {
+    const notExempt = user.map((u) => ({ ...u, roles: u.roles.filter((r) => r === 'staff'), exemptUntil: null }));
+    fc.assert(
+      fc.property(
+        decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]), user: notExempt, pin: { challenge: 'adaptive', exemptRoles: [] } }).map(
+          (i): DecisionInput => ({ ...i, risk: { status: 'unavailable', reason: 'risk engine down' } }),
+        ),
+        (input) => {
+          fc.pre(referenceAcceptable(input.policy.values, input.user).length > 0);
+          const d = decide(input);
+          assert.notEqual(d.outcome, 'allow', JSON.stringify(d.reasons));
+        },
+      ),
+      RUNS,
+    );
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * Bearer secrets (admin tokens, client secrets): 256 random bits, shown once, stored as SHA-256.
+ *
+ * A fast hash is enough here, unlike for passwords: the input already carries 256 bits of entropy, so there is
+ * nothing to brute-force, and the hash lets a lookup by token be one indexed query (SECURITY rule 9: a database
+ * read does not yield a usable token).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+const PREFIX = /^[a-z][a-z0-9]{0,15}$/;
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * A new random token: `<prefix>_<base64url of 32 random bytes>` (43 characters after the underscore). The
+ * prefix tells a reader (and a secret scanner) what the token is for.
+ *
+ * @example
+ * const token = generateToken('pcat'); // "pcat_3q2-…", shown once
+ * await store.adminTokens.create({ tokenHash: hashToken(token), tenantId: null, label: 'bootstrap', now });
+ */
+export function generateToken(prefix: string): string {
+  if (!PREFIX.test(prefix)) throw new TypeError('A token prefix is 1-16 lowercase letters and digits, starting with a letter.');
+  return `${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * The stored form of a token: SHA-256, lowercase hex.
+ *
+ * @example
+ * hashToken('pcat_abc') // "5f1c…" (64 hex digits)
+ */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * Whether `token` hashes to `storedHash`, compared in constant time. Usable as the `verifySecret` of
+ * `requireApplication` when client secrets are stored with {@link hashToken}.
+ *
+ * @example
+ * verifyHashedToken(secret, application.clientSecretHash) // true | false
+ */
+export function verifyHashedToken(token: string, storedHash: string): boolean {
+  if (!HEX_SHA256.test(storedHash)) return false;
+  const actual = createHash('sha256').update(token, 'utf8').digest();
+  return timingSafeEqual(actual, Buffer.from(storedHash, 'hex'));
+}
