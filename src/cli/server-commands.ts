@@ -1,0 +1,104 @@
+import { loadConfig, type Config } from '../config.ts';
+import { createLogger } from '../http/logger.ts';
+import { bootstrapFirstAdmin, createRuntime, sweep } from '../runtime.ts';
+import { startServer } from '../server.ts';
+import { migrateToLatest, openDatabase } from '../store/index.ts';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './command.ts';
+
+/** Housekeeping cadence of `sweep` (abandoned MFA sessions, expired pending factors). */
+const SWEEP_INTERVAL_MS = 60_000;
+
+function configOrExit(io: CliIo): Config | null {
+  const result = loadConfig(process.env);
+  if (!result.ok) {
+    io.stderr(`portcullis: the configuration is not valid:\n${result.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+    return null;
+  }
+  for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
+  return result.config;
+}
+
+function wantsHelp(args: readonly string[], io: CliIo, usage: string): boolean {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(usage);
+    return true;
+  }
+  if (args.length > 0) {
+    io.stderr(`portcullis: unexpected argument "${args[0]}"\n\n${usage}`);
+    return true;
+  }
+  return false;
+}
+
+const START_USAGE = `Usage: portcullis start
+
+Starts the server. Configuration comes from environment variables (and PORTCULLIS_CONFIG=file.json):
+  PORT (8080), HOST, DATABASE_URL (postgres://…; absent: SQLite under PORTCULLIS_DATA_DIR, default ./data),
+  PORTCULLIS_SECRET_KEY (base64, 32 bytes; the dev profile creates <dataDir>/secret.key instead),
+  PORTCULLIS_PROFILE (dev | production), LOG_LEVEL, PUBLIC_URL.
+On an empty database it creates the first platform admin token and prints it once.
+`;
+
+export const START_COMMAND: CliCommand = {
+  summary: 'start the server (runs migrations first)',
+  usage: START_USAGE,
+  run: async (args, io) => {
+    if (wantsHelp(args, io, START_USAGE)) return args.includes('--help') || args.includes('-h') ? EXIT_OK : EXIT_USAGE;
+    const config = configOrExit(io);
+    if (config === null) return EXIT_USAGE;
+    const logger = createLogger({ level: config.logLevel });
+    const runtime = await createRuntime(config, { logger });
+    if (runtime.keyCreated) {
+      io.stderr(
+        `\n!!! DEV PROFILE: generated a new secret key at ${config.secretKeyFile}.\n` +
+          '!!! It encrypts every TOTP seed. Back it up, and set PORTCULLIS_SECRET_KEY in production.\n\n',
+      );
+    }
+    const token = await bootstrapFirstAdmin(runtime.store, Date.now());
+    const timer = setInterval(() => {
+      sweep(runtime.store, Date.now()).catch((error: unknown) => logger.warn({ err: error }, 'housekeeping sweep failed; will retry'));
+    }, SWEEP_INTERVAL_MS);
+    timer.unref();
+    const server = await startServer({
+      config,
+      logger,
+      ping: () => runtime.database.ping(),
+      registerRoutes: runtime.registerRoutes,
+      onClose: [() => clearInterval(timer), () => runtime.close()],
+    });
+    const where = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${config.port}` : server.url;
+    io.stdout(`Portcullis is listening on ${where} (database: ${config.database.kind}${config.database.kind === 'sqlite' ? ` ${config.database.path}` : ''})\n`);
+    io.stdout(`API docs: ${where}/api/docs\n`);
+    if (token !== null) {
+      io.stdout(`\nFirst platform admin token (shown once, store it now):\n\n  ${token}\n\nUse it as: Authorization: Bearer ${token}\n\n`);
+    }
+    // The process now lives until a signal; startServer's handlers shut it down gracefully.
+    return await new Promise<number>(() => undefined);
+  },
+};
+
+const MIGRATE_USAGE = `Usage: portcullis migrate
+
+Applies pending database migrations (the same configuration as "start") and exits.
+`;
+
+export const MIGRATE_COMMAND: CliCommand = {
+  summary: 'apply database migrations and exit',
+  usage: MIGRATE_USAGE,
+  run: async (args, io) => {
+    if (wantsHelp(args, io, MIGRATE_USAGE)) return args.includes('--help') || args.includes('-h') ? EXIT_OK : EXIT_USAGE;
+    const config = configOrExit(io);
+    if (config === null) return EXIT_USAGE;
+    const database = await openDatabase(config.database.kind === 'postgres' ? { url: config.database.url } : { sqlitePath: config.database.path });
+    try {
+      const report = await migrateToLatest(database);
+      io.stdout(report.applied.length === 0 ? 'The database is up to date.\n' : `Applied: ${report.applied.join(', ')}\n`);
+      return EXIT_OK;
+    } catch (error) {
+      io.stderr(`portcullis migrate: ${error instanceof Error ? error.message : String(error)}\n`);
+      return EXIT_FAILURE;
+    } finally {
+      await database.close();
+    }
+  },
+};

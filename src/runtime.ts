@@ -1,0 +1,103 @@
+/**
+ * The composition root: configuration → secret key → database → store → services → HTTP routes. `portcullis
+ * start`, the test harness and the benchmarks all build the server through here, so they run the same wiring.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from './config.ts';
+import { loadOrCreateKeyFile } from './factors/dev-key.ts';
+import { createSecretBox } from './factors/secret-box.ts';
+import type { PortcullisApp } from './http/app.ts';
+import { applicationAuthenticator } from './http/auth.ts';
+import { registerAdminRoutes } from './http/routes/admin/index.ts';
+import { registerAuthRoutes } from './http/routes/auth/index.ts';
+import { generateToken, hashToken, verifyHashedToken } from './http/tokens.ts';
+import type { ServiceDeps } from './services/deps.ts';
+import { createStore, migrateToLatest, openDatabase, type Database, type Store } from './store/index.ts';
+
+export interface Runtime {
+  readonly database: Database;
+  readonly store: Store;
+  readonly deps: ServiceDeps;
+  /** Registers every API route (mounted under /api/v1 by `buildApp`). */
+  readonly registerRoutes: (app: PortcullisApp) => Promise<void>;
+  /** True when the dev profile generated the secret key file on this start. */
+  readonly keyCreated: boolean;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly logger: FastifyBaseLogger;
+  /** The clock; tests inject one to stand at an exact second. */
+  readonly now?: () => number;
+  /** A PostgreSQL schema to use (tests isolate runs in their own schema). */
+  readonly schema?: string;
+}
+
+function secretKeyOf(config: Config): { key: Buffer; created: boolean } {
+  if (config.secretKey !== null) return { key: config.secretKey, created: false };
+  const file = loadOrCreateKeyFile(config.secretKeyFile);
+  return { key: file.key, created: file.created };
+}
+
+/** Opens the database, runs migrations and wires services and routes. */
+export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
+  const { key, created } = secretKeyOf(config);
+  const database = await openDatabase(
+    config.database.kind === 'postgres'
+      ? { url: config.database.url, ...(options.schema === undefined ? {} : { schema: options.schema }) }
+      : { sqlitePath: config.database.path },
+  );
+  try {
+    await migrateToLatest(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const store = createStore(database);
+  const deps: ServiceDeps = { store, secrets: createSecretBox(key), now: options.now ?? Date.now, logger: options.logger };
+  // An unknown client id costs one SHA-256 like a wrong secret; client secrets are 256-bit random, so a fast
+  // hash is enough (no dictionary to slow down).
+  const authenticate = applicationAuthenticator((clientId) => store.applications.findByClientId(clientId), verifyHashedToken, { dummyHash: hashToken('pcs_dummy') });
+  return {
+    database,
+    store,
+    deps,
+    keyCreated: created,
+    registerRoutes: async (app) => {
+      await registerAdminRoutes(app, deps);
+      await registerAuthRoutes(app, deps, (request) => authenticate(request));
+    },
+    close: () => database.close(),
+  };
+}
+
+/**
+ * On an empty database, creates the first platform admin token and returns it (to be printed once); otherwise
+ * null. Only the token's hash is stored.
+ */
+export async function bootstrapFirstAdmin(store: Store, now: number): Promise<string | null> {
+  if ((await store.adminTokens.count()) > 0) return null;
+  const token = generateToken('pat');
+  await store.adminTokens.create({ tokenHash: hashToken(token), tenantId: null, label: 'first platform admin (bootstrap)', now });
+  return token;
+}
+
+/**
+ * Housekeeping every node may run (each step is a conditional write, so two nodes doing it at once is harmless):
+ * abandoned MFA sessions are marked expired and audited as `mfa.abandoned`; expired pending factors are deleted.
+ */
+export async function sweep(store: Store, now: number): Promise<{ abandoned: number; pendingDeleted: number }> {
+  const expired = await store.maintenance.expireMfaSessions(now);
+  for (const session of expired) {
+    await store.forTenant(session.tenantId).audit.append({
+      at: now,
+      actor: 'system',
+      event: 'mfa.abandoned',
+      userId: session.userId,
+      applicationId: session.applicationId,
+      data: { purpose: session.purpose, action: session.action, outcome: typeof session.decision.outcome === 'string' ? session.decision.outcome : null },
+    });
+  }
+  const pendingDeleted = await store.maintenance.deleteExpiredPendingFactors(now);
+  return { abandoned: expired.length, pendingDeleted };
+}
