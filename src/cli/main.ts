@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './command.ts';
 import { DECIDE_COMMAND } from './decide-command.ts';
 import { MIGRATE_COMMAND, START_COMMAND } from './server-commands.ts';
+import { TOTP_COMMAND } from './totp-command.ts';
 
 /**
  * The subcommands, by name. A new one (`start`, `migrate`, `bootstrap`) is a module exporting a `CliCommand`
@@ -11,6 +12,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   start: START_COMMAND,
   migrate: MIGRATE_COMMAND,
   decide: DECIDE_COMMAND,
+  totp: TOTP_COMMAND,
 };
 
 function usage(): string {

@@ -17,6 +17,7 @@ import type { Config } from '../config.ts';
 import { PortcullisError } from '../core/index.ts';
 import { ErrorResponse, handleError, handleNotFound } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { strictValidatorCompiler } from './validator.ts';
 
 /** The Fastify instance Portcullis builds: default Node HTTP server, pino logger, TypeBox type provider. */
 export type PortcullisApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -91,6 +92,9 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
   app.decorateRequest('admin', null);
   app.decorateRequest('application', null);
   app.setErrorHandler(handleError);
+  // Bodies are checked exactly as declared, on every route: no type coercion (`["123456"]` is not a code), no
+  // silently dropped fields.
+  app.setValidatorCompiler(strictValidatorCompiler);
   app.setNotFoundHandler(handleNotFound);
 
   // JSON only: text/plain (Fastify's other default) answers 415. An empty JSON body is "no body", so a client

@@ -54,6 +54,12 @@ export interface EvaluateInput {
   readonly completed: readonly CompletedStep[];
   /** Who asked (for audit): `application:<id>`. */
   readonly actor: string;
+  /**
+   * Leave the decision's audit events to the caller, who writes them with {@link Evaluation.writeAudit} in the
+   * transaction that applies the decision (one commit instead of one per row; the record and its effects then
+   * commit together). A caller that sets this must call `writeAudit` on every path, the throwing ones included.
+   */
+  readonly deferAudit?: boolean;
 }
 
 export interface Evaluation {
@@ -61,6 +67,11 @@ export interface Evaluation {
   readonly policy: ResolvedPolicy;
   readonly risk: RiskResult;
   readonly now: number;
+  /**
+   * Writes the decision's audit events through `tenant` (typically a transaction's store) when the evaluation was
+   * made with `deferAudit`; a no-op otherwise (`evaluate` wrote them already). Call it once.
+   */
+  readonly writeAudit: (tenant: TenantStore) => Promise<void>;
 }
 
 /** The JSON form of a decision kept in audit records and MFA sessions (no secrets: decisions hold none). */
@@ -82,7 +93,8 @@ export function decisionRecord(decision: Decision, policy: ResolvedPolicy): Json
 /**
  * The one decision every path goes through (SECURITY rule 1): loads the policy, the user's factors and the risk
  * signals, calls core `decide`, and writes `mfa.decision` (plus `mfa.exemption_used` / `auth.signin_blocked`) to
- * audit before returning. A storage failure throws (→ 503): nothing here ever turns an error into `allow`.
+ * audit before returning — or, with `deferAudit`, hands that write to the caller's transaction. A storage failure
+ * throws (→ 503): nothing here ever turns an error into `allow`.
  */
 export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise<Evaluation> {
   const now = deps.now();
@@ -118,10 +130,15 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
     action: input.purpose.kind === 'step_up' ? input.purpose.action : null,
     completed: input.completed.map((s) => s.method),
   };
-  await writeDecisionAudit(tenant, { now, actor: input.actor, userId: user.id, applicationId: application.id, decision, data });
+  const audit = { now, actor: input.actor, userId: user.id, applicationId: application.id, decision, data };
+  let writeAudit = (t: TenantStore): Promise<void> => writeDecisionAudit(t, audit);
+  if (input.deferAudit !== true) {
+    await writeAudit(tenant);
+    writeAudit = async () => {};
+  }
   const { level, message } = summarizeDecision(decision);
   deps.logger[level]({ tenantId: tenant.tenantId, userId: user.id, clientId: application.clientId, outcome: decision.outcome, riskScore: decision.riskScore, reason: decision.reasons.at(-1)?.code }, message);
-  return { decision, policy, risk, now };
+  return { decision, policy, risk, now, writeAudit };
 }
 
 async function writeDecisionAudit(

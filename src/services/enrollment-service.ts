@@ -6,7 +6,7 @@ import type { ServiceDeps } from './deps.ts';
 import { generateRecoveryCodes, hashRecoveryCode } from '../factors/recovery-codes.ts';
 import { secretAad } from '../factors/secret-box.ts';
 import { base32Encode, generateTotpSecret, otpauthUri, qrCodeSvg, verifyTotp } from '../factors/totp.ts';
-import { amrOf, MFA_SESSION_TTL_MS, type FlowResult } from './flow-result.ts';
+import { amrOf, enrollableOptions, MFA_SESSION_TTL_MS, type FlowResult } from './flow-result.ts';
 import { concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
 import type { RequestContext } from './risk.ts';
 import { issueSessionToken } from './session-token.ts';
@@ -41,7 +41,7 @@ export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: 
     throw new PortcullisError('STEP_UP_REQUIRED', 'Adding a factor needs a recent MFA; complete a step-up first.');
   }
   const set = acceptableSetOf(policy.values);
-  const enrollOptions = policy.values.allowedFactors.filter((t) => t !== 'recovery_codes' && (set.routine.has(t) || policy.values.enrollment === 'optional'));
+  const enrollOptions = enrollableOptions(policy.values.allowedFactors).filter((t) => t !== 'recovery_codes' && (set.routine.has(t) || policy.values.enrollment === 'optional'));
   const { token, id } = issueSessionToken(tenant.tenantId);
   await tenant.mfaSessions.create({
     id,
@@ -143,6 +143,8 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
   const recoveryCodes = await deps.store.transaction(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
     if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
+    // A success ends both consecutive-failure runs: wrong first codes do not follow the factor into use.
+    await t.factors.resetFailures(factor.id);
     await t.users.resetSigninFailures(user.id);
     await t.trustedDevices.revokeAll(user.id);
     await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'mfa.factor_enrolled', data: { type: 'totp' } });

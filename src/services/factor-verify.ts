@@ -1,5 +1,5 @@
 import { PortcullisError, type FactorType } from '../core/index.ts';
-import type { FactorRecord, TenantStore, UserRecord } from '../store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type RecoveryCodeRecord, type TenantStore, type UserRecord } from '../store/index.ts';
 import { verifyRecoveryCode } from '../factors/recovery-codes.ts';
 import { secretAad } from '../factors/secret-box.ts';
 import { verifyTotp } from '../factors/totp.ts';
@@ -17,8 +17,9 @@ function isLocked(lockedUntil: number | null, now: number): boolean {
 
 /**
  * Checks one proof (a TOTP or a recovery code) for a user: lock checks first (a correct code during a lockout
- * still fails), then the verifier, then the single-use write whose affected-row count decides (SECURITY rule 2).
- * Every failure increments the factor's and the account's counters, shared by all nodes and paths (rule 3).
+ * still fails), then the attempt is counted against the factor's and the account's limits (shared by all nodes
+ * and paths, rule 3) and evaluated only within them, then the verifier, then the single-use write whose
+ * affected-row count decides (SECURITY rule 2). A success resets both counters.
  * Returns on success; throws `MFA_CODE_INVALID` / `MFA_LOCKED` otherwise.
  */
 export async function verifyFactorProof(
@@ -38,7 +39,36 @@ export async function verifyFactorProof(
 
   if (isLocked(user.lockedUntil, now) || isLocked(factor.lockedUntil, now)) {
     await audit('user.mfa_failed', { reason: 'locked' });
-    throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.', { extra: { retryAfter: new Date(Math.max(user.lockedUntil ?? 0, factor.lockedUntil ?? 0)).toISOString() } });
+    // A lock until reset (the account's) has no time to retry at: `new Date(MAX_SAFE_INTEGER)` is not a date.
+    const until = Math.max(user.lockedUntil ?? 0, factor.lockedUntil ?? 0);
+    throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.', { extra: until < LOCKED_UNTIL_RESET ? { retryAfter: new Date(until).toISOString() } : {} });
+  }
+
+  // The checks a method needs before any guess is evaluated (nothing counted for them).
+  let unused: readonly RecoveryCodeRecord[] = [];
+  if (method === 'recovery_codes') {
+    unused = await tenant.recoveryCodes.listUnused(user.id);
+    if (unused.length === 0) {
+      await audit('user.mfa_failed', { reason: 'recovery_codes_exhausted' });
+      throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
+    }
+  } else if (method !== 'totp') {
+    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
+  }
+
+  // Reserve the attempt before evaluating it (SECURITY rule 3): the failure is counted first, by one atomic
+  // increment per counter, and the code is evaluated only when this attempt's place in the run is within the
+  // limit. Checking the lock and counting afterwards would let every request already in flight when the limit is
+  // reached be evaluated too (1,000 concurrent guesses, 1,000 evaluated). A success resets both counters below.
+  // After a cool-down the count stays at or past the limit, and exactly one attempt — the one that follows the
+  // count read above — is evaluated before the lock engages again.
+  const [factorState, accountState] = await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
+  const factorPlace = factorState?.failures ?? Number.MAX_SAFE_INTEGER;
+  const accountPlace = accountState?.failures ?? Number.MAX_SAFE_INTEGER;
+  const withinLimit = (place: number, limit: number, before: number): boolean => place <= limit || place === before + 1;
+  if (!withinLimit(factorPlace, FACTOR_FAILURE_LIMIT, factor.failedCount) || !withinLimit(accountPlace, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) {
+    await audit('user.mfa_failed', { reason: 'limit_reached', failures: factorPlace });
+    throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
   }
 
   let ok = false;
@@ -53,25 +83,17 @@ export async function verifyFactorProof(
         break;
       }
     }
-  } else if (method === 'recovery_codes') {
-    const unused = await tenant.recoveryCodes.listUnused(user.id);
-    if (unused.length === 0) {
-      await audit('user.mfa_failed', { reason: 'recovery_codes_exhausted' });
-      throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
-    }
+  } else {
     const id = await verifyRecoveryCode(code, unused.map((c) => ({ id: c.id, hash: c.codeHash })));
     if (id !== null && (await tenant.recoveryCodes.consume(user.id, id, now))) {
       ok = true;
       remaining = await tenant.recoveryCodes.countRemaining(user.id);
     }
-  } else {
-    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
   }
 
   if (!ok) {
-    const [factorState, accountState] = await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
-    await audit('user.mfa_failed', { reason: 'invalid_code', failures: factorState?.failures ?? null });
-    const left = Math.max(0, Math.min(meta.sessionAttemptsLeft, 10 - (factorState?.failures ?? 0), 100 - (accountState?.failures ?? 0)));
+    await audit('user.mfa_failed', { reason: 'invalid_code', failures: factorPlace });
+    const left = Math.max(0, Math.min(meta.sessionAttemptsLeft, FACTOR_FAILURE_LIMIT - factorPlace, ACCOUNT_FAILURE_LIMIT - accountPlace));
     if (factorState?.locked === true || accountState?.locked === true) {
       throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
     }

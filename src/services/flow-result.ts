@@ -6,6 +6,17 @@ export const MFA_SESSION_TTL_MS = 5 * 60_000;
 /** Verification attempts one MFA session allows before it must be restarted. */
 export const MFA_SESSION_MAX_ATTEMPTS = 10;
 
+/**
+ * Factor types this server can enroll today. The policy may allow more (DESIGN's default allows passkeys, push
+ * and email codes); offering a type the user cannot complete would strand them at the wall, so options are
+ * narrowed to these when shown.
+ */
+export const ENROLLABLE_TYPES: ReadonlySet<FactorType> = new Set<FactorType>(['totp']);
+
+export function enrollableOptions(options: readonly FactorType[]): FactorType[] {
+  return options.filter((t) => ENROLLABLE_TYPES.has(t));
+}
+
 /** What callers see of a decision: the outcome with its reasons and the policy versions used. */
 export interface DecisionView {
   readonly outcome: Decision['outcome'];

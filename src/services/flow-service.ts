@@ -4,7 +4,7 @@ import { verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, findTenant, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { verifyFactorProof } from './factor-verify.ts';
-import { amrOf, blockedError, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
+import { amrOf, blockedError, enrollableOptions, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
 import type { RequestContext } from './risk.ts';
 import { issueSessionToken, parseSessionToken } from './session-token.ts';
 
@@ -41,6 +41,8 @@ function actorOf(caller: Caller): string {
 /**
  * Turns a decision into what the caller sees, opening an MFA session when a challenge or enrollment follows.
  * `allow` completes the sign-in: grace anchor, history, last MFA and device trust are recorded here and only here.
+ * Each outcome's writes, the decision's audit events included (`evaluation.writeAudit`, for an evaluation made
+ * with `deferAudit`), commit in one transaction; a session found no longer open still leaves the decision audited.
  */
 async function conclude(
   deps: ServiceDeps,
@@ -56,57 +58,71 @@ async function conclude(
   const view = viewDecision(decision, policy);
   const methods = completed.map((s) => s.method);
   if (decision.outcome === 'block') {
-    await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'blocked', at: now });
-    if (existing !== null) await tenant.mfaSessions.setStatus(existing.id, 'cancelled', 'open');
+    await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      await evaluation.writeAudit(t);
+      await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'blocked', at: now });
+      if (existing !== null) await t.mfaSessions.setStatus(existing.id, 'cancelled', 'open');
+    });
     throw blockedError();
   }
   if (decision.outcome === 'allow') {
     const mfaDone = methods.some((m) => m !== 'password' && m !== 'email_link' && m !== 'sms_link');
-    await deps.store.transaction(async (tx) => {
+    const completedNow = await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
-      if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) {
-        throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
-      }
+      await evaluation.writeAudit(t);
+      // Not open any more: commit the decision's audit alone, then refuse.
+      if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) return false;
       await t.users.setFirstSignIn(user.id, now);
+      await t.users.resetSigninFailures(user.id);
       if (mfaDone) {
         await t.users.recordMfa(user.id, now);
         if (evaluation.risk.deviceKey !== null) await t.trustedDevices.upsert(user.id, evaluation.risk.deviceKey, now);
       }
       await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'succeeded', at: now });
+      return true;
     });
+    if (!completedNow) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
     return { status: 'authenticated', userId: user.id, amr: amrOf(methods), decision: view };
   }
 
   // challenge or enroll: open (or carry on) an MFA session bound to this application, user and purpose.
-  const state: JsonObject = { ...decisionRecord(decision, policy), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null } };
+  const state: JsonObject = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null } };
   let token: string;
   if (existing === null) {
     const issued = issueSessionToken(tenant.tenantId);
     token = issued.token;
-    await tenant.mfaSessions.create({
-      id: issued.id,
-      userId: user.id,
-      applicationId: caller.application.id,
-      purpose: 'signin',
-      methods: decision.methods,
-      decision: state,
-      completed,
-      expiresAt: now + MFA_SESSION_TTL_MS,
-      now,
+    await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      await evaluation.writeAudit(t);
+      await t.mfaSessions.create({
+        id: issued.id,
+        userId: user.id,
+        applicationId: caller.application.id,
+        purpose: 'signin',
+        methods: decision.methods,
+        decision: state,
+        completed,
+        expiresAt: now + MFA_SESSION_TTL_MS,
+        now,
+      });
+      await t.users.setFirstSignIn(user.id, now);
+      await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'challenged', at: now });
     });
-    await tenant.users.setFirstSignIn(user.id, now);
-    await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'challenged', at: now });
   } else {
     token = '';
-    if (!(await tenant.mfaSessions.update(existing.id, { methods: decision.methods, decision: state, completed }, now))) {
-      throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
-    }
+    const updated = await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      await evaluation.writeAudit(t);
+      return t.mfaSessions.update(existing.id, { methods: decision.methods, decision: state, completed }, now);
+    });
+    if (!updated) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
   }
   const expiresIn = Math.max(0, Math.round(((existing?.expiresAt ?? now + MFA_SESSION_TTL_MS) - now) / 1000));
   if (decision.outcome === 'challenge') {
     return { status: 'mfa_required', userId: user.id, mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, decision: view };
   }
-  return { status: 'enrollment_required', userId: user.id, mfaSessionId: token, methods: decision.methods, enrollOptions: decision.enrollOptions, errorCode: decision.errorCode, expiresIn, decision: view };
+  return { status: 'enrollment_required', userId: user.id, mfaSessionId: token, methods: decision.methods, enrollOptions: enrollableOptions(decision.enrollOptions), errorCode: decision.errorCode, expiresIn, decision: view };
 }
 
 export interface SigninInput {
@@ -139,9 +155,10 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
     await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'bad_password', failures: state?.failures ?? null } });
     throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
   }
-  await tenant.users.resetSigninFailures(user.id);
+  // A right password alone does not reset the account's failure count: MFA failures share it, and only a completed
+  // sign-in resets it (in `conclude`, or a verified factor), so a password cannot wipe the count of wrong codes.
   const completed: CompletedStep[] = [{ method: 'password' }];
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller) });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null);
 }
 
@@ -159,7 +176,7 @@ export async function checkStatus(deps: ServiceDeps, caller: Caller, input: Stat
   const tenant = await tenantStoreOf(deps, input.tenant);
   const user = await findUser(tenant, input.user);
   const completed: CompletedStep[] = [{ method: 'password' }];
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller) });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null);
 }
 
@@ -220,7 +237,7 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
     recovery: decision.recovery,
     expiresIn: MFA_SESSION_TTL_MS / 1000,
     enrollmentRequired: decision.outcome === 'enroll',
-    enrollOptions: decision.enrollOptions,
+    enrollOptions: enrollableOptions(decision.enrollOptions),
     decision: view,
   };
 }
@@ -268,7 +285,8 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const completed: CompletedStep[] = [...session.completed, { method: input.method as FactorType }];
   const context = (session.decision.context ?? {}) as RequestContext;
   const purpose: Purpose = session.purpose === 'step_up' && session.action !== null ? { kind: 'step_up', action: session.action } : { kind: 'signin' };
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context, completed, actor: actorOf(caller) });
+  // A sign-in session's decision is audited in `conclude`'s transaction; a step-up's here.
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context, completed, actor: actorOf(caller), deferAudit: session.purpose !== 'step_up' });
   if (session.purpose === 'step_up') {
     if (evaluation.decision.outcome !== 'allow') throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'The step-up was not satisfied by this factor.');
     const done = await deps.store.transaction(async (tx) => {
@@ -298,6 +316,6 @@ export async function concludeAfterEnrollment(
 ): Promise<FlowResult> {
   const context = (session.decision.context ?? {}) as RequestContext;
   const fresh = (await tenant.users.get(user.id)) ?? user;
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller) });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session);
 }

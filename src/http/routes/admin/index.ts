@@ -14,19 +14,17 @@ import { registerFactorRoutes } from './factor-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
 import { registerUserRoutes } from './user-routes.ts';
-import { strictValidatorCompiler } from './validator.ts';
 
 /**
  * Registers every admin route in its own encapsulated scope: the admin token is checked on `onRequest` (before
- * the body is parsed, so an unauthenticated caller learns nothing from validation), and bodies are validated
- * strictly (no coercion, unknown fields refused).
+ * the body is parsed, so an unauthenticated caller learns nothing from validation),; bodies are validated strictly
+ * app-wide (src/http/validator.ts).
  *
  * @example
  * await buildApp({ config, ping, registerRoutes: (api) => registerAdminRoutes(api, deps) });
  */
 export async function registerAdminRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
   await app.register(async (scope) => {
-    scope.setValidatorCompiler(strictValidatorCompiler);
     scope.addHook('onRequest', requireAdmin((tokenHash) => deps.store.adminTokens.findByHash(tokenHash)));
     await registerTenantRoutes(scope, deps);
     await registerApplicationRoutes(scope, deps);

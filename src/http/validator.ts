@@ -37,7 +37,14 @@ function toAjvError(e: ValueError): FastifySchemaValidationError {
     const { parent, name } = lastSegment(e.path);
     return { keyword: 'additionalProperties', instancePath: parent, schemaPath: '', params: { additionalProperty: name }, message: 'must NOT have additional properties' };
   }
-  return { keyword: 'type', instancePath: e.path, schemaPath: '', params: {}, message: e.message.charAt(0).toLowerCase() + e.message.slice(1) };
+  return { keyword: 'type', instancePath: e.path, schemaPath: '', params: {}, message: wordAsAjv(e.message) };
+}
+
+/** TypeBox says "Expected string"; the error mapping completes "<field> …", so say "must be string". */
+function wordAsAjv(message: string): string {
+  if (message === 'Expected union value') return 'must be one of the allowed values';
+  if (message.startsWith('Expected ')) return `must be ${message.slice('Expected '.length)}`;
+  return message.charAt(0).toLowerCase() + message.slice(1);
 }
 
 /**
