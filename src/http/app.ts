@@ -85,6 +85,15 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
     // Fastify's own drain answer has a body of its own; ours (below) keeps the stable error shape.
     return503OnClosing: false,
     requestTimeout: 30_000,
+    // Long path parameters reach the route's schema (ids are at most 128 characters there), so an oversized one is
+    // a 400 in our error shape rather than the router's own 414 body.
+    routerOptions: { maxParamLength: 2048 },
+    // What the router refuses before any route runs (a malformed URL, a still longer parameter) keeps our shape.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const body = JSON.stringify({ error: 'INVALID_REQUEST', message: tooLong ? 'A path parameter is too long.' : 'The URL is not valid.' });
+      void reply.raw.writeHead(tooLong ? 414 : 400, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+    },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   }).withTypeProvider<TypeBoxTypeProvider>();
