@@ -31,6 +31,8 @@ export const AUDIT_EVENTS = [
   'user.deleted',
   'user.signin_failed',
   'user.signin_succeeded',
+  'admin_token.created',
+  'admin_token.deleted',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -62,6 +62,7 @@ forEachDialect((dialect) => {
       const appId = (await h.call(h.platformToken, 'POST', '/applications', { name: 'Audited app' })).body.id as string;
       let userId = '';
       let factorId = '';
+      let extraTokenId = '';
       const latest = async (where: 'tenant' | 'platform'): Promise<{ event: string; actor: string; userId: string | null; applicationId: string | null }[]> =>
         (await h.call(h.platformToken, 'GET', where === 'tenant' ? `/tenants/${tenantId}/audit?limit=3` : '/audit?limit=3')).body.items;
 
@@ -93,6 +94,12 @@ forEachDialect((dialect) => {
         { name: 'revoke passkey', where: 'tenant', events: ['mfa.passkey_revoked'], run: () => h.call(h.platformToken, 'DELETE', `/tenants/${tenantId}/users/${userId}/factors/${factorId}`) },
         { name: 'delete user', where: 'tenant', events: ['user.deleted'], run: () => h.call(h.platformToken, 'DELETE', `/tenants/${tenantId}/users/${userId}`) },
         { name: 'delete app', where: 'platform', events: ['application.deleted'], run: () => h.call(h.platformToken, 'DELETE', `/applications/${appId}`) },
+        { name: 'create admin token', where: 'tenant', events: ['admin_token.created'], run: async () => {
+          const res = await h.call(h.platformToken, 'POST', '/admin-tokens', { label: 'helpdesk', tenantId });
+          extraTokenId = res.body.id;
+          return res;
+        } },
+        { name: 'delete admin token', where: 'tenant', events: ['admin_token.deleted'], run: () => h.call(h.platformToken, 'DELETE', `/admin-tokens/${extraTokenId}`) },
       ];
       for (const step of steps) {
         h.clock.advance(1000);

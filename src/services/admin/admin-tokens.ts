@@ -8,7 +8,7 @@
 import { PortcullisError } from '../../core/index.ts';
 import type { AdminTokenRecord, Page, PageOptions } from '../../store/index.ts';
 import { generateToken, hashToken } from '../../http/tokens.ts';
-import type { AdminActor, ServiceDeps } from '../deps.ts';
+import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
 import { mayReachTenant, notFound, reachTenant } from './access.ts';
 import { checkName } from './validate.ts';
 
@@ -36,7 +36,12 @@ export async function createAdminToken(deps: ServiceDeps, actor: AdminActor, inp
     await reachTenant(deps.store, actor, tenantId);
   }
   const token = generateToken(ADMIN_TOKEN_PREFIX);
-  const record = await deps.store.adminTokens.create({ tokenHash: hashToken(token), tenantId, label, now: deps.now() });
+  const now = deps.now();
+  const record = await deps.store.transaction(async (tx) => {
+    const created = await tx.adminTokens.create({ tokenHash: hashToken(token), tenantId, label, now });
+    await tx.audit.append({ tenantId, at: now, actor: actorOf(actor), subject: created.id, event: 'admin_token.created', data: { label, scope: tenantId === null ? 'platform' : 'tenant' } });
+    return created;
+  });
   return { record, token };
 }
 
@@ -76,5 +81,6 @@ export async function deleteAdminToken(deps: ServiceDeps, actor: AdminActor, tok
     if (token.tenantId === null && (await tx.adminTokens.list({ tenantId: null, limit: 1 })).items.length === 0) {
       throw new PortcullisError('CONFLICT', 'This is the last platform admin token; create another one first.');
     }
+    await tx.audit.append({ tenantId: token.tenantId, at: deps.now(), actor: actorOf(actor), subject: token.id, event: 'admin_token.deleted', data: { label: token.label } });
   });
 }
