@@ -98,6 +98,7 @@ const UNAVAILABLE_MESSAGE = 'The service is temporarily unavailable; retry short
 export function toHttpError(error: unknown): HttpError {
   if (isPortcullisError(error)) {
     if (error.code === 'INTERNAL') {
+      if (isUnstorableText(error.cause)) return clientError(400, 'INVALID_REQUEST', 'The request holds a character that cannot be stored (such as a NUL byte).');
       return isDatabaseUnavailable(error.cause) ? unavailable() : internal();
     }
     const status = httpStatusOf(error.code);
@@ -108,6 +109,8 @@ export function toHttpError(error: unknown): HttpError {
     return { status, body: { error: error.code, message: error.message, ...extra }, level: status >= 500 ? 'warn' : 'info' };
   }
   if (isDatabaseUnavailable(error)) return unavailable();
+  // PostgreSQL refuses text it cannot store (a NUL byte, an invalid sequence): the input was bad, not the server.
+  if (isUnstorableText(error)) return clientError(400, 'INVALID_REQUEST', 'The request holds a character that cannot be stored (such as a NUL byte).');
 
   const fastifyError = error as Partial<FastifyError> | null | undefined;
   if (Array.isArray(fastifyError?.validation)) {
@@ -141,6 +144,11 @@ export function toHttpError(error: unknown): HttpError {
     return clientError(status, 'INVALID_REQUEST', safe ? String(fastifyError.message) : 'The request is not valid.');
   }
   return internal();
+}
+
+function isUnstorableText(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return code === '22021' || code === '22P05';
 }
 
 function clientError(status: number, code: ErrorCode, message: string): HttpError {

@@ -264,7 +264,12 @@ export interface VerifyInput {
 
 export type VerifyResult =
   | { readonly verified: true; readonly userId: string; readonly amr: readonly string[]; readonly action: string | null; readonly recoveryCodesRemaining?: number }
-  | (FlowResult & { readonly verified: true; readonly action: string | null });
+  /**
+   * The code was right but the sign-in is not complete (a break-glass recovery code at the enrollment wall, or a
+   * further step): `verified` is false so that a client reading ZewstID's `{ verified }` never takes it for a
+   * session; `status` says what comes next, in the same MFA session.
+   */
+  | (Exclude<FlowResult, { readonly status: 'authenticated' }> & { readonly verified: false; readonly action: string | null });
 
 /**
  * `POST /auth/mfa/verify`: answers a challenge. The proof is checked by the factor's verifier with its single-use
@@ -302,7 +307,7 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   if (result.status === 'authenticated') {
     return { verified: true, userId: user.id, amr: result.amr, action: null, ...(outcome.remaining === undefined ? {} : { recoveryCodesRemaining: outcome.remaining }) };
   }
-  return { ...result, mfaSessionId: input.mfaSessionId, verified: true, action: null };
+  return { ...result, mfaSessionId: input.mfaSessionId, verified: false, action: null };
 }
 
 /** Re-runs the decision after an enrollment step completed inside a sign-in session and concludes the flow. */

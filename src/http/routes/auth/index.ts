@@ -6,7 +6,7 @@ import type { ServiceDeps } from '../../../services/deps.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../../services/enrollment-service.ts';
 import { checkStatus, signIn, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
 import type { RequestContext } from '../../../services/risk.ts';
-import { Code, Context, DecisionView, ErrorBody, FactorTypeSchema, FlowResult, Id, TenantRef, UserFields } from './schemas.ts';
+import { Code, Context, DecisionView, ErrorBody, FactorTypeSchema, FlowResult, Id, TenantRef, Text, UserFields } from './schemas.ts';
 
 export type ApplicationAuthenticator = (request: FastifyRequest) => Promise<ApplicationRecord>;
 
@@ -40,12 +40,12 @@ async function withBlock<T>(reply: FastifyReply, run: () => Promise<T>): Promise
 }
 
 const SigninBody = Type.Object(
-  { tenant: TenantRef, identifier: Type.String({ minLength: 1, maxLength: 320 }), password: Type.String({ minLength: 1, maxLength: 1024 }), context: Type.Optional(Context) },
+  { tenant: TenantRef, identifier: Text({ minLength: 1, maxLength: 320 }), password: Type.String({ minLength: 1, maxLength: 1024 }), context: Type.Optional(Context) },
   { additionalProperties: false },
 );
 const StatusCheckBody = Type.Object({ tenant: TenantRef, ...UserFields, context: Type.Optional(Context) }, { additionalProperties: false });
 const UserQuery = Type.Object({ tenant: TenantRef, ...UserFields }, { additionalProperties: false });
-const VerifyBody = Type.Object({ mfaSessionId: Type.String({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema, code: Code }, { additionalProperties: false });
+const VerifyBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema, code: Code }, { additionalProperties: false });
 const StepUpBody = Type.Object(
   {
     tenant: TenantRef,
@@ -56,8 +56,8 @@ const StepUpBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const SessionBody = Type.Object({ mfaSessionId: Type.String({ minLength: 1, maxLength: 256 }), label: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
-const ConfirmBody = Type.Object({ mfaSessionId: Type.String({ minLength: 1, maxLength: 256 }), factorId: Id, code: Code }, { additionalProperties: false });
+const SessionBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), label: Type.Optional(Text({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
+const ConfirmBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), factorId: Id, code: Code }, { additionalProperties: false });
 const EnrollmentBody = Type.Object({ tenant: TenantRef, ...UserFields, context: Type.Optional(Context) }, { additionalProperties: false });
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 410: ErrorBody, 429: ErrorBody };
@@ -67,8 +67,28 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody,
  * Routes are thin: authenticate the client, validate, call one service. Every path that can end in
  * `authenticated` goes through `evaluate` → core `decide`.
  */
-export async function registerAuthRoutes(app: FastifyInstance, deps: ServiceDeps, authenticate: ApplicationAuthenticator): Promise<void> {
-  const caller = async (request: FastifyRequest): Promise<{ application: ApplicationRecord }> => ({ application: await authenticate(request) });
+export async function registerAuthRoutes(parent: FastifyInstance, deps: ServiceDeps, authenticate: ApplicationAuthenticator): Promise<void> {
+  await parent.register(async (app) => registerInScope(app, deps, authenticate));
+}
+
+async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenticate: ApplicationAuthenticator): Promise<void> {
+  // The client is authenticated on `onRequest`, before the body is read or validated: an unauthenticated caller
+  // gets 401 whatever it sends and learns nothing from validation errors (as the admin scope does).
+  const authenticated = new WeakMap<FastifyRequest, ApplicationRecord>();
+  app.addHook('onRequest', async (request, reply) => {
+    try {
+      authenticated.set(request, await authenticate(request));
+    } catch (error) {
+      if (error instanceof PortcullisError && error.code === 'UNAUTHORIZED') void reply.header('www-authenticate', 'Basic realm="portcullis"');
+      throw error;
+    }
+  });
+  const caller = async (request: FastifyRequest): Promise<{ application: ApplicationRecord }> => {
+    const application = authenticated.get(request);
+    // Unreachable while the hook above runs first; a wiring mistake fails closed.
+    if (application === undefined) throw new PortcullisError('UNAUTHORIZED', 'Client credentials are required.');
+    return { application };
+  };
 
   app.post('/auth/signin', { schema: { tags, security, summary: 'Password sign-in, then the MFA decision', body: SigninBody, response: { 200: FlowResult, ...errors } } }, async (request, reply) => {
     const body = request.body as Static<typeof SigninBody>;

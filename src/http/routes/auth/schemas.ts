@@ -1,13 +1,24 @@
 import { Type, type Static } from '@sinclair/typebox';
 
-export const Id = Type.String({ minLength: 1, maxLength: 128 });
-export const TenantRef = Type.String({ minLength: 1, maxLength: 128, description: 'Tenant id or slug' });
+/**
+ * Text that is looked up or stored holds no control characters: PostgreSQL refuses a NUL in text (an error, not a
+ * miss, so it would surface as a 500), and neither ids nor user agents have a use for the others.
+ */
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
+
+/** A string schema for text that is looked up or stored (see {@link NO_CONTROL_CHARACTERS}). */
+export function Text(options: { minLength?: number; maxLength: number; description?: string }): ReturnType<typeof Type.String> {
+  return Type.String({ ...options, pattern: NO_CONTROL_CHARACTERS });
+}
+
+export const Id = Text({ minLength: 1, maxLength: 128 });
+export const TenantRef = Text({ minLength: 1, maxLength: 128, description: 'Tenant id or slug' });
 
 export const Context = Type.Object(
   {
-    ip: Type.Optional(Type.String({ maxLength: 64 })),
-    userAgent: Type.Optional(Type.String({ maxLength: 1024 })),
-    deviceId: Type.Optional(Type.String({ maxLength: 256 })),
+    ip: Type.Optional(Text({ maxLength: 64 })),
+    userAgent: Type.Optional(Text({ maxLength: 1024 })),
+    deviceId: Type.Optional(Text({ maxLength: 256 })),
   },
   { additionalProperties: false, description: 'What the application knows of the request; all optional, all untrusted' },
 );
@@ -16,7 +27,7 @@ export type ContextBody = Static<typeof Context>;
 /** A user named by our id or by the application's external id (exactly one). */
 export const UserFields = {
   userId: Type.Optional(Id),
-  externalId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  externalId: Type.Optional(Text({ minLength: 1, maxLength: 256 })),
 };
 
 export const FactorTypeSchema = Type.Union(

@@ -1,0 +1,221 @@
+/**
+ * SECURITY: "every sign-in path under `enrollment: required` reaches no session without MFA", with the peers'
+ * flaws as cases (a pending or "skipped" state never satisfies `required`: Logto #6892, authentik #2330; recovery
+ * codes alone are no enrollment; a first-party application is always walled). Over `inject`, on SQLite and
+ * PostgreSQL: sign-in, status/check, verify with every wrong method, enrollment confirm with wrong codes, a
+ * break-glass recovery code — none answers `authenticated` or `verified: true`, none records a successful sign-in,
+ * a last-MFA time or a trusted device.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { hashRecoveryCode } from '../../src/factors/recovery-codes.ts';
+import type { TenantRecord } from '../../src/store/index.ts';
+import { forEachDialect, type Harness } from '../support/harness.ts';
+import {
+  api,
+  createAuthHarness,
+  createClient,
+  createTenant,
+  createUser,
+  enrollTotpViaSignin,
+  expectError,
+  expectStatus,
+  PASSWORD,
+  savePolicy,
+  totpAt,
+  wrongTotpAt,
+  type ApiResult,
+  type TestClient,
+} from './auth-support.ts';
+
+const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'walls' };
+const METHODS = ['totp', 'recovery_codes', 'webauthn', 'email_otp', 'sms_otp', 'push', 'custom'];
+
+/** Nothing in the answer may read as a completed sign-in. */
+function assertNoSession(res: ApiResult, what: string): void {
+  assert.notEqual(res.body?.status, 'authenticated', `${what}: ${res.text.slice(0, 300)}`);
+  assert.notEqual(res.body?.verified, true, `${what}: verified must not be true — ${res.text.slice(0, 300)}`);
+  assert.notEqual(res.body?.mfaRequired, false, `${what}: mfaRequired must not be false`);
+  if (res.status === 200 && res.body?.amr !== undefined) assert.fail(`${what}: an amr without a session`);
+}
+
+forEachDialect((dialect) => {
+  let h: Harness;
+  let client: TestClient;
+  let portal: TestClient;
+  let tenant: TenantRecord;
+
+  before(async () => {
+    h = await createAuthHarness(dialect);
+    client = await createClient(h, 'bank');
+    portal = await createClient(h, 'portal', { firstParty: true });
+    tenant = await createTenant(h, 'walled', { enrollment: 'required', gracePeriodDays: 0 });
+  });
+  after(() => h.close());
+
+  /** The user never got a session: no successful sign-in, no last MFA, no trusted device. */
+  const assertNeverSignedIn = async (tenantId: string, userId: string): Promise<void> => {
+    const user = await h.store.forTenant(tenantId).users.get(userId);
+    assert.equal(user?.lastMfaAt, null, 'no last-MFA time');
+    const history = await h.store.forTenant(tenantId).signins.listRecent(userId, 1000);
+    assert.deepEqual(history.filter((s) => s.outcome === 'succeeded'), [], 'no successful sign-in recorded');
+    const devices = await h.database.db.selectFrom('trusted_devices').select('device_id').where('user_id', '=', userId).execute();
+    assert.deepEqual(devices, [], 'no trusted device');
+  };
+
+  describe('a user without a factor', () => {
+    it('sign-in, status/check (by id and external id) and step-up all wall; verify refuses every method', async () => {
+      const user = await createUser(h, tenant.id, 'none@example.com', { externalId: 'ext-none' });
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'none@example.com', password: PASSWORD, context: CONTEXT });
+      expectStatus(signin, 200);
+      assert.equal(signin.body.status, 'enrollment_required');
+      assertNoSession(signin, 'signin');
+
+      for (const ref of [{ userId: user.id }, { externalId: 'ext-none' }]) {
+        const check = await api(h, client, 'POST', '/auth/mfa/status/check', { tenant: 'walled', ...ref, context: CONTEXT });
+        expectStatus(check, 200);
+        assert.equal(check.body.mfaRequired, true);
+        assert.equal(check.body.enrollmentRequired, true);
+        assertNoSession(check, 'status/check');
+      }
+
+      // Whatever method and code are sent in the wall session, nothing verifies: no method is on offer.
+      for (const method of METHODS) {
+        const res = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method, code: '123456' });
+        expectError(res, 400, 'MFA_METHOD_NOT_ALLOWED', method);
+        assertNoSession(res, `verify ${method}`);
+      }
+      const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { tenant: 'walled', userId: user.id, action: 'payment', context: CONTEXT });
+      expectStatus(stepUp, 200);
+      assert.equal(stepUp.body.stepUpRequired, true);
+      assert.equal(stepUp.body.enrollmentRequired, true);
+      await assertNeverSignedIn(tenant.id, user.id);
+    });
+
+    it('enrollment confirm with wrong, replayed, foreign or malformed codes never completes the sign-in', async () => {
+      const user = await createUser(h, tenant.id, 'confirm@example.com');
+      await createUser(h, tenant.id, 'neighbour@example.com');
+      const neighbour = await enrollTotpViaSignin(h, client, 'walled', 'neighbour@example.com', CONTEXT);
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'confirm@example.com', password: PASSWORD, context: CONTEXT });
+      const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: signin.body.mfaSessionId });
+      expectStatus(begun, 200);
+      const now = h.clock.now();
+      const codes = [wrongTotpAt(begun.body.secret, now), totpAt(neighbour.secret, now), '12345', '1234567', '١٢٣٤٥٦', neighbour.recoveryCodes[0] ?? ''];
+      for (const code of codes) {
+        const res = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: begun.body.factorId, code });
+        assert.ok(res.status === 401 || res.status === 429, `confirm ${JSON.stringify(code)}: ${res.text}`);
+        assertNoSession(res, `confirm ${JSON.stringify(code)}`);
+      }
+      // Confirming the neighbour's factor (active, another user) in this session is not possible either.
+      const foreign = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: neighbour.factorId, code: totpAt(neighbour.secret, now + 30_000) });
+      expectError(foreign, 404, 'FACTOR_NOT_FOUND');
+      assert.equal((await h.store.forTenant(tenant.id).factors.get(begun.body.factorId))?.status, 'pending');
+      await assertNeverSignedIn(tenant.id, user.id);
+    });
+
+    it('a pending factor never counts, begun or left to expire', async () => {
+      const user = await createUser(h, tenant.id, 'pending@example.com');
+      const first = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'pending@example.com', password: PASSWORD, context: CONTEXT });
+      const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: first.body.mfaSessionId });
+      expectStatus(begun, 200);
+      for (const advance of [0, 11 * 60_000]) {
+        h.clock.advance(advance);
+        const again = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'pending@example.com', password: PASSWORD, context: CONTEXT });
+        assert.equal(again.body.status, 'enrollment_required');
+        assertNoSession(again, `sign-in with a pending factor (+${advance} ms)`);
+        const check = await api(h, client, 'POST', '/auth/mfa/status/check', { tenant: 'walled', userId: user.id, context: CONTEXT });
+        assert.equal(check.body.enrollmentRequired, true);
+        // The pending factor's code is no proof in a sign-in session: nothing offers it.
+        const v = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: again.body.mfaSessionId, method: 'totp', code: totpAt(begun.body.secret, h.clock.now()) });
+        expectError(v, 400, 'MFA_METHOD_NOT_ALLOWED');
+      }
+      // Past its 10 minutes the pending factor cannot be confirmed any more.
+      const late = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'pending@example.com', password: PASSWORD, context: CONTEXT });
+      const stale = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: late.body.mfaSessionId, factorId: begun.body.factorId, code: totpAt(begun.body.secret, h.clock.now()) });
+      assert.ok(stale.status >= 400 && stale.status < 500, stale.text);
+      assertNoSession(stale, 'confirm of an expired pending factor');
+      assert.notEqual((await h.store.forTenant(tenant.id).factors.get(begun.body.factorId))?.status, 'active');
+      await assertNeverSignedIn(tenant.id, user.id);
+    });
+
+    it('recovery codes alone are no enrollment: the code answers the challenge, then the wall stands', async () => {
+      const user = await createUser(h, tenant.id, 'codes-only@example.com');
+      const t = h.store.forTenant(tenant.id);
+      const factor = await t.factors.create({ userId: user.id, type: 'recovery_codes', status: 'active', label: 'Recovery codes', now: h.clock.now() });
+      const code = 'abcd-efgh-jkmn-pqrs';
+      await t.recoveryCodes.replaceBatch(user.id, factor.id, [await hashRecoveryCode(code)]);
+
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'codes-only@example.com', password: PASSWORD, context: CONTEXT });
+      expectStatus(signin, 200);
+      assert.equal(signin.body.status, 'enrollment_required');
+      assertNoSession(signin, 'sign-in with recovery codes only');
+      for (const method of METHODS) {
+        const res = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method, code: method === 'recovery_codes' ? code : '123456' });
+        assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), res.text);
+        assertNoSession(res, `verify ${method} for a recovery-codes-only user`);
+        if (res.status === 200) assert.equal(res.body.status, 'enrollment_required');
+      }
+      await assertNeverSignedIn(tenant.id, user.id);
+    });
+
+    it('a first-party application walls even where the tenant makes MFA optional (floor)', async () => {
+      // The tenant allows no grace (a grace window the tenant chose would let the user in, by design).
+      const relaxed = await createTenant(h, 'relaxed', { enrollment: 'optional', challenge: 'never', gracePeriodDays: 0 });
+      const user = await createUser(h, relaxed.id, 'admin@example.com');
+      const viaApp = await api(h, client, 'POST', '/auth/signin', { tenant: 'relaxed', identifier: 'admin@example.com', password: PASSWORD, context: CONTEXT });
+      assert.equal(viaApp.body.status, 'authenticated', 'the control: optional, challenge never, a plain application');
+      const viaPortal = await api(h, portal, 'POST', '/auth/signin', { tenant: 'relaxed', identifier: 'admin@example.com', password: PASSWORD, context: CONTEXT });
+      expectStatus(viaPortal, 200);
+      assert.equal(viaPortal.body.status, 'enrollment_required');
+      assertNoSession(viaPortal, 'first-party sign-in');
+      const check = await api(h, portal, 'POST', '/auth/mfa/status/check', { tenant: 'relaxed', userId: user.id, context: CONTEXT });
+      assert.equal(check.body.enrollmentRequired, true);
+      assert.ok(check.body.decision.reasons.some((r: { code: string; source: string }) => r.code === 'enrollment_required' && r.source === 'floor "first-party"'), JSON.stringify(check.body.decision.reasons));
+      const history = await h.store.forTenant(relaxed.id).signins.listRecent(user.id, 100);
+      assert.equal(history.filter((s) => s.outcome === 'succeeded' && s.applicationId === portal.application.id).length, 0, 'no portal session');
+    });
+  });
+
+  describe('a user with a factor', () => {
+    it('a wrong method or a wrong code leaves the challenge open; only the right code completes it', async () => {
+      await savePolicy(h, tenant.id, { enrollment: 'required', gracePeriodDays: 0, challenge: 'always' });
+      await createUser(h, tenant.id, 'holder@example.com');
+      const enrolled = await enrollTotpViaSignin(h, client, 'walled', 'holder@example.com', CONTEXT);
+      h.clock.advance(30_000);
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'holder@example.com', password: PASSWORD, context: CONTEXT });
+      assert.equal(signin.body.status, 'mfa_required');
+      assertNoSession(signin, 'challenged sign-in');
+      for (const method of METHODS.filter((m) => m !== 'totp' && m !== 'recovery_codes')) {
+        const res = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method, code: totpAt(enrolled.secret, h.clock.now()) });
+        expectError(res, 400, 'MFA_METHOD_NOT_ALLOWED', method);
+      }
+      const wrong = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'totp', code: wrongTotpAt(enrolled.secret, h.clock.now()) });
+      expectError(wrong, 401, 'MFA_CODE_INVALID');
+      assertNoSession(wrong, 'wrong code');
+      // The right code given as the wrong method is not accepted either.
+      const crossed = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'recovery_codes', code: totpAt(enrolled.secret, h.clock.now()) });
+      expectError(crossed, 401, 'MFA_CODE_INVALID');
+      const right = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
+      expectStatus(right, 200);
+      assert.equal(right.body.verified, true);
+    });
+
+    it('a break-glass recovery code (totp_webauthn) answers the challenge but meets the wall: verified is not true', async () => {
+      await createUser(h, tenant.id, 'breakglass@example.com');
+      const enrolled = await enrollTotpViaSignin(h, client, 'walled', 'breakglass@example.com', CONTEXT);
+      await savePolicy(h, tenant.id, { enrollment: 'required', gracePeriodDays: 0, challenge: 'always', acceptableFactors: 'totp_webauthn' });
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'breakglass@example.com', password: PASSWORD, context: CONTEXT });
+      assert.equal(signin.body.status, 'mfa_required');
+      assert.equal(signin.body.recovery, true);
+      assert.ok(!signin.body.methods.includes('recovery_codes'));
+      const res = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'recovery_codes', code: enrolled.recoveryCodes[0] });
+      expectStatus(res, 200);
+      assert.equal(res.body.status, 'enrollment_required');
+      assert.equal(res.body.mfaSessionId, signin.body.mfaSessionId);
+      assertNoSession(res, 'break-glass recovery code');
+      const audit = await h.store.forTenant(tenant.id).audit.list({ events: ['mfa.recovery_code_used'], userId: enrolled.userId });
+      assert.equal(audit.items.length, 1, 'break-glass use is audited');
+      await savePolicy(h, tenant.id, { enrollment: 'required', gracePeriodDays: 0 });
+    });
+  });
+});
