@@ -3,9 +3,8 @@ import { acceptableSetOf, PortcullisError, type CompletedStep, type FactorType }
 import type { FactorRecord, Store, TenantStore, UserRecord } from '../store/index.ts';
 import { loadPolicy } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
-import { generateRecoveryCodes, hashRecoveryCode } from '../factors/recovery-codes.ts';
-import { secretAad } from '../factors/secret-box.ts';
-import { base32Encode, generateTotpSecret, otpauthUri, qrCodeSvg, verifyTotp } from '../factors/totp.ts';
+import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
+import { totpFactor } from '../factors/totp-factor.ts';
 import { amrOf, enrollableOptions, MFA_SESSION_TTL_MS, type FlowResult } from './flow-result.ts';
 import { concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
 import type { RequestContext } from './risk.ts';
@@ -84,33 +83,32 @@ export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, inp
   if (active.some((f) => f.type === 'totp')) throw new PortcullisError('FACTOR_ALREADY_ACTIVE', 'The user already has an authenticator app; remove it first.');
   const now = deps.now();
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
-  const secret = generateTotpSecret();
   const factorId = randomUUID();
+  // The key-uri label may not hold a colon; an application name with one is shown without it.
+  const issuer = policy.values.totpIssuer ?? (caller.application.name.replaceAll(':', ' ').trim() || 'Portcullis');
+  const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId, secrets: deps.secrets };
+  const { pending, display } = await totpFactor.beginEnrollment(ctx, { issuer, account: user.email });
   await tenant.factors.create({
     id: factorId,
     userId: user.id,
     type: 'totp',
     status: 'pending',
     label: input.label ?? 'Authenticator app',
-    secretEnc: deps.secrets.seal(secret, secretAad(tenant.tenantId, factorId)),
+    secretEnc: pending.secretEnc,
     expiresAt: now + PENDING_FACTOR_TTL_MS,
     now,
   });
-  // The key-uri label may not hold a colon; an application name with one is shown without it.
-  const issuer = policy.values.totpIssuer ?? (caller.application.name.replaceAll(':', ' ').trim() || 'Portcullis');
-  const uri = otpauthUri({ issuer, account: user.email, secret });
-  return { factorId, secret: base32Encode(secret), otpauthUri: uri, qrSvg: await qrCodeSvg(uri), expiresIn: PENDING_FACTOR_TTL_MS / 1000 };
+  return { factorId, secret: display.secret, otpauthUri: display.otpauthUri, qrSvg: display.qrSvg, expiresIn: PENDING_FACTOR_TTL_MS / 1000 };
 }
 
 /** Generates, stores (hashed) and returns a fresh batch: the old batch stops working in the same transaction. */
-async function issueRecoveryCodes(tx: Store, tenantId: string, user: UserRecord, count: number, now: number): Promise<string[]> {
+async function issueRecoveryCodes(deps: ServiceDeps, tx: Store, tenantId: string, user: UserRecord, count: number, now: number): Promise<string[]> {
   const t = tx.forTenant(tenantId);
-  const codes = generateRecoveryCodes(count);
-  const hashes = await Promise.all(codes.map((c) => hashRecoveryCode(c)));
   const existing = (await t.factors.listForUser(user.id)).find((f) => f.type === 'recovery_codes');
   const factor = existing ?? (await t.factors.create({ userId: user.id, type: 'recovery_codes', status: 'active', label: 'Recovery codes', now }));
-  await t.recoveryCodes.replaceBatch(user.id, factor.id, hashes);
-  return codes;
+  const { pending, display } = await recoveryCodesFactor.beginEnrollment({ now, tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets }, { count });
+  await t.recoveryCodes.replaceBatch(user.id, factor.id, pending.unused.map((c) => c.hash));
+  return [...display.codes];
 }
 
 export type TotpConfirmResult = (FlowResult | { readonly status: 'enrolled'; readonly userId: string; readonly amr: readonly string[] }) & {
@@ -132,9 +130,9 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
     throw new PortcullisError('FACTOR_NOT_FOUND', 'No such pending factor.');
   }
   if (factor.lockedUntil !== null && factor.lockedUntil > now) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; begin enrollment again later.');
-  const secret = deps.secrets.open(factor.secretEnc, secretAad(tenant.tenantId, factor.id));
-  const result = verifyTotp({ secret, code: input.code, now, lastStep: factor.lastStep });
-  if (!result.ok || !(await tenant.factors.advanceTotpStep(factor.id, result.step))) {
+  const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
+  const result = await totpFactor.completeEnrollment({ secretEnc: factor.secretEnc, lastStep: factor.lastStep }, input.code, ctx);
+  if (!result.ok || !(await tenant.factors.advanceTotpStep(factor.id, result.commit.step))) {
     await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
     await tenant.audit.append({ at: now, actor: actor(caller), userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'user.mfa_failed', data: { method: 'totp', reason: 'enrollment_code_invalid' } });
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.');
@@ -150,7 +148,7 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
     await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'mfa.factor_enrolled', data: { type: 'totp' } });
     const hasCodes = (await t.recoveryCodes.countRemaining(user.id)) > 0;
     if (!policy.values.recoveryCodes.enabled || hasCodes) return null;
-    const codes = await issueRecoveryCodes(tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
+    const codes = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
     await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: codes.length, reason: 'first_enrollment' } });
     return codes;
   });
@@ -179,7 +177,7 @@ export async function regenerateRecoveryCodes(deps: ServiceDeps, caller: Caller,
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
   if (!policy.values.recoveryCodes.enabled) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'Recovery codes are turned off by the policy.');
   const codes = await deps.store.transaction(async (tx) => {
-    const issued = await issueRecoveryCodes(tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
+    const issued = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
     await tx.forTenant(tenant.tenantId).audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'user_request' } });
     return issued;
   });

@@ -1,8 +1,7 @@
 import { PortcullisError, type FactorType } from '../core/index.ts';
 import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type RecoveryCodeRecord, type TenantStore, type UserRecord } from '../store/index.ts';
-import { verifyRecoveryCode } from '../factors/recovery-codes.ts';
-import { secretAad } from '../factors/secret-box.ts';
-import { verifyTotp } from '../factors/totp.ts';
+import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
+import { totpFactor } from '../factors/totp-factor.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ProofMeta {
@@ -72,20 +71,23 @@ export async function verifyFactorProof(
   }
 
   let ok = false;
+  // The verifiers sit behind the one factor interface (src/factors/factor.ts): storage-free, they return the
+  // single-use write to make, and the affected-row count of that write decides.
   let remaining: number | undefined;
   if (method === 'totp') {
     for (const f of factors) {
       if (f.secretEnc === null) continue;
-      const secret = deps.secrets.open(f.secretEnc, secretAad(tenant.tenantId, f.id));
-      const result = verifyTotp({ secret, code, now, lastStep: f.lastStep });
-      if (result.ok && (await tenant.factors.advanceTotpStep(f.id, result.step))) {
+      const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: f.id, secrets: deps.secrets };
+      const result = await totpFactor.verify({ secretEnc: f.secretEnc, lastStep: f.lastStep }, code, ctx);
+      if (result.ok && (await tenant.factors.advanceTotpStep(f.id, result.commit.step))) {
         ok = true;
         break;
       }
     }
   } else {
-    const id = await verifyRecoveryCode(code, unused.map((c) => ({ id: c.id, hash: c.codeHash })));
-    if (id !== null && (await tenant.recoveryCodes.consume(user.id, id, now))) {
+    const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
+    const result = await recoveryCodesFactor.verify({ unused: unused.map((c) => ({ id: c.id, hash: c.codeHash })) }, code, ctx);
+    if (result.ok && (await tenant.recoveryCodes.consume(user.id, result.commit.codeId, now))) {
       ok = true;
       remaining = await tenant.recoveryCodes.countRemaining(user.id);
     }
