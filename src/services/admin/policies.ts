@@ -21,11 +21,8 @@ import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
 import { assertPlatformAdmin, findApplication, reachTenant, reachUser } from './access.ts';
 import { checkFuture, isoOf } from './validate.ts';
 
-/** A layer an admin can read and write. */
-export type AdminPolicyScope =
-  | { readonly level: 'application'; readonly applicationId: string }
-  | { readonly level: 'tenant'; readonly tenantId: string }
-  | { readonly level: 'tenant_application'; readonly tenantId: string; readonly applicationId: string };
+/** A layer an admin can read and write: the scopes of core's stored layers. */
+export type AdminPolicyScope = LayerScope;
 
 /** A layer's history: the version in force now and every version, oldest first. */
 export interface PolicyHistory {
