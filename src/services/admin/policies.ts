@@ -13,6 +13,7 @@ import {
   type Enrollment,
   type PolicyField,
   type PolicyLayer,
+  type LayerScope,
   type ResolvedPolicy,
 } from '../../core/index.ts';
 import type { ApplicationRecord, JsonObject, JsonValue, PolicyVersionRecord, Store, TenantRecord, TenantPolicyScope } from '../../store/index.ts';
