@@ -31,6 +31,7 @@ export const AUDIT_EVENTS = [
   'user.deleted',
   'user.signin_failed',
   'user.signin_succeeded',
+  'user.unlocked',
   'admin_token.created',
   'admin_token.deleted',
 ] as const;

@@ -56,6 +56,11 @@ export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: 
   return { mfaSessionId: token, enrollOptions, expiresIn: MFA_SESSION_TTL_MS / 1000 };
 }
 
+/** A recovery code answered this session's challenge as break-glass. */
+function usedBreakGlass(session: { completed: readonly { method: string }[] }): boolean {
+  return session.completed.some((s) => s.method === 'recovery_codes');
+}
+
 /** The session may enroll now: a voluntary enrollment, or a sign-in at the enrollment wall whose challenge is done. */
 function assertMayEnroll(session: { purpose: string; methods: readonly string[]; decision: Record<string, unknown> }, type: FactorType): void {
   const atWall = session.purpose === 'signin' && session.decision.outcome === 'enroll' && session.methods.length === 0;
@@ -80,7 +85,11 @@ export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, inp
   const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
   assertMayEnroll(session, 'totp');
   const active = await tenant.factors.listForUser(user.id, 'active');
-  if (active.some((f) => f.type === 'totp')) throw new PortcullisError('FACTOR_ALREADY_ACTIVE', 'The user already has an authenticator app; remove it first.');
+  // After break-glass (a recovery code answered the challenge: the authenticator is presumably lost) the new app
+  // replaces the old one on confirmation; otherwise one authenticator app per user.
+  if (active.some((f) => f.type === 'totp') && !usedBreakGlass(session)) {
+    throw new PortcullisError('FACTOR_ALREADY_ACTIVE', 'The user already has an authenticator app; remove it first.');
+  }
   const now = deps.now();
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
   const factorId = randomUUID();
@@ -141,6 +150,13 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
   const recoveryCodes = await deps.store.transaction(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
     if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
+    if (usedBreakGlass(session)) {
+      for (const old of await t.factors.listForUser(user.id, 'active')) {
+        if (old.type !== 'totp' || old.id === factor.id) continue;
+        await t.factors.delete(old.id);
+        await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: old.id, event: 'mfa.factor_removed', data: { type: 'totp', reason: 'replaced_after_recovery_code' } });
+      }
+    }
     // A success ends both consecutive-failure runs: wrong first codes do not follow the factor into use.
     await t.factors.resetFailures(factor.id);
     await t.users.resetSigninFailures(user.id);

@@ -218,6 +218,16 @@ forEachDialect((dialect) => {
       }
       const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'account-cap', identifier: 'many@example.com', password: PASSWORD });
       expectError(signin, 423, 'ACCOUNT_LOCKED');
+
+      // The reset comes from an authenticated session: an admin lifts the lock, audited, and the user signs in.
+      const unlock = await h.call(h.platformToken, 'POST', `/tenants/${tenant.id}/users/${enrolled.userId}/unlock`);
+      assert.equal(unlock.status, 200);
+      assert.deepEqual(unlock.body, { wasLocked: true });
+      const after = await api(h, client, 'POST', '/auth/signin', { tenant: 'account-cap', identifier: 'many@example.com', password: PASSWORD });
+      assert.equal(after.status, 200);
+      assert.equal(after.body.status, 'mfa_required');
+      const unlocked = await h.store.forTenant(tenant.id).audit.list({ events: ['user.unlocked'] });
+      assert.equal(unlocked.items.length, 1);
     });
 
     it('a right password alone does not reset the account count that wrong codes built; a completed MFA does', async () => {

@@ -91,6 +91,17 @@ describe('headless sign-in flow (services, SQLite)', () => {
     const walled = await verify(deps, caller, { mfaSessionId: fourth.mfaSessionId, method: 'recovery_codes', code: confirmed.recoveryCodes?.[0] });
     assert.equal('status' in walled ? walled.status : 'authenticated', 'enrollment_required');
 
+    // At the wall after break-glass the lost authenticator app is replaced: the new one confirms, the old one goes.
+    clock += 30_000;
+    const replacement = await beginTotpEnrollment(deps, caller, { mfaSessionId: fourth.mfaSessionId });
+    const newSecret = base32Decode(replacement.secret);
+    assert.ok(newSecret !== null);
+    const replaced = await confirmTotpEnrollment(deps, caller, { mfaSessionId: fourth.mfaSessionId, factorId: replacement.factorId, code: totpCode(newSecret, totpStep(clock)) });
+    assert.equal(replaced.status, 'authenticated');
+    assert.equal(replaced.recoveryCodes, null, 'the remaining recovery codes stay valid; none are re-shown');
+    const totps = (await store.forTenant(tenantId).factors.listForUser(second.userId, 'active')).filter((f) => f.type === 'totp');
+    assert.deepEqual(totps.map((f) => f.id), [replacement.factorId]);
+
     const status = await checkStatus(deps, caller, { tenant: 'acme', user: { userId: second.userId }, context });
     assert.equal(status.status, 'mfa_required');
     const audit = await store.forTenant(tenantId).audit.list({ events: ['mfa.recovery_code_used'] });

@@ -1,8 +1,8 @@
-/** Help-desk operations on a user's factors: list, MFA reset, revoke one, re-grant grace. */
+/** Help-desk operations on a user's factors: list, MFA reset, revoke one, re-grant grace, unlock. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ServiceDeps } from '../../../services/deps.ts';
-import { grantGrace, listUserFactors, removeUserFactor, resetUserMfa } from '../../../services/admin/factors-admin.ts';
+import { grantGrace, listUserFactors, removeUserFactor, resetUserMfa, unlockUser } from '../../../services/admin/factors-admin.ts';
 import { parseInstant } from '../../../services/admin/validate.ts';
 import { actorOf, body, params, responses, security, TAGS } from './common.ts';
 import { Factor, FactorParams, GraceBody, GraceResult, ResetResult, UserParams } from './schemas.ts';
@@ -59,6 +59,23 @@ export async function registerFactorRoutes(app: FastifyInstance, deps: ServiceDe
       const grace = 'days' in input ? { days: input.days } : { until: parseInstant(input.until, 'until') };
       const { graceUntil } = await grantGrace(deps, actorOf(request), tenantId, userId, grace);
       return { graceUntil: iso(graceUntil) };
+    },
+  );
+
+  app.post(
+    '/tenants/:tenantId/users/:userId/unlock',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Lift an account lock (after 100 consecutive failures) and clear every failure count of the user',
+        params: UserParams,
+        response: responses({ 200: Type.Object({ wasLocked: Type.Boolean() }) }),
+      },
+    },
+    async (request) => {
+      const { tenantId, userId } = params<UserPath>(request);
+      return unlockUser(deps, actorOf(request), tenantId, userId);
     },
   );
 }
