@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { PortcullisError } from '../core/index.ts';
 import { after, describe, it } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { buildApp, requestIdOf, type AppConfig, type AppDeps, type PortcullisApp } from './app.ts';
@@ -126,5 +127,22 @@ describe('routes, documentation and headers', () => {
     assert.equal(limited.json().error, 'RATE_LIMITED');
     assert.ok(Number(limited.headers['retry-after']) > 0);
     for (let i = 0; i < 5; i += 1) assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  });
+
+  it('counts requests that a route scope refuses before its handler (e.g. bad credentials)', async () => {
+    const app = await appWith({
+      config: { ...config, rateLimitPerMinute: 2 },
+      registerRoutes: async (api) => {
+        await api.register(async (scope) => {
+          scope.addHook('onRequest', async () => {
+            throw new PortcullisError('UNAUTHORIZED', 'No credentials.');
+          });
+          scope.get('/guarded', async () => ({ ok: true }));
+        });
+      },
+    });
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i += 1) codes.push((await app.inject({ method: 'GET', url: '/api/v1/guarded' })).statusCode);
+    assert.deepEqual(codes, [401, 401, 429]);
   });
 });

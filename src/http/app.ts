@@ -149,13 +149,15 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
   if (config.rateLimitPerMinute > 0) {
     // Coarse, per node, per client IP: a brake on floods. The per-user and per-factor failure limits of
     // SECURITY rule 3 are separate, atomic, and shared through the database.
+    // A root onRequest hook, so it runs before the route scopes' authentication: refused credentials count too.
     await app.register(rateLimit, {
-      global: true,
+      global: false,
       max: config.rateLimitPerMinute,
       timeWindow: 60_000,
       allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
       errorResponseBuilder: (_request, context) => new PortcullisError('RATE_LIMITED', `Too many requests; retry in ${context.after}.`),
     });
+    app.addHook('onRequest', app.rateLimit());
   }
 
   await app.register(swagger, {
