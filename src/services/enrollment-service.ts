@@ -170,8 +170,8 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
   });
   const completed: CompletedStep[] = [...session.completed, { method: 'totp' }];
   if (session.purpose === 'enrollment') {
+    // Enrolling proves the new factor, not the user: it does not count as an MFA for step-up's max age.
     await tenant.mfaSessions.complete(session.id, now, 'open');
-    await tenant.users.recordMfa(user.id, now);
     return { status: 'enrolled', userId: user.id, amr: amrOf(completed.map((s) => s.method)), factorId: factor.id, recoveryCodes };
   }
   const flow = await concludeAfterEnrollment(deps, caller, tenant, user, session, completed);
