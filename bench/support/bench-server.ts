@@ -1,0 +1,188 @@
+/**
+ * One Portcullis server for a benchmark: the real composition root (`createRuntime` + `buildApp`) listening on
+ * 127.0.0.1:0, on a fresh SQLite file in a temporary folder or a fresh PostgreSQL schema (dropped on close), with
+ * the coarse per-IP rate limit off and logs at `warn`. Plus seeding helpers that write through the store (seeding
+ * is not what is measured).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.ts';
+import type { PolicyLayer } from '../../src/core/index.ts';
+import { secretAad } from '../../src/factors/secret-box.ts';
+import { generateTotpSecret } from '../../src/factors/totp.ts';
+import { buildApp, type PortcullisApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/http/logger.ts';
+import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { ApplicationRecord } from '../../src/store/index.ts';
+
+export type BenchDialect = 'sqlite' | 'postgres';
+
+/** A listening benchmark server. */
+export interface BenchServer {
+  readonly dialect: BenchDialect;
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly app: PortcullisApp;
+  readonly runtime: Runtime;
+  /** Where the data lives, for the report (no password). */
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+/** The PostgreSQL URL the benchmarks use: `PORTCULLIS_TEST_DATABASE_URL`, `DATABASE_URL`, or the local default. */
+export function benchPostgresUrl(): string {
+  for (const name of ['PORTCULLIS_TEST_DATABASE_URL', 'DATABASE_URL']) {
+    const value = process.env[name]?.trim();
+    if (value !== undefined && value !== '') return value;
+  }
+  return 'postgres://postgres@127.0.0.1:5432/test';
+}
+
+async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port === '' ? '5432' : u.port}${u.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** Starts a server on a fresh database of `dialect`. */
+export async function startBenchServer(dialect: BenchDialect): Promise<BenchServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+  const pgUrl = dialect === 'postgres' ? benchPostgresUrl() : null;
+  const schema = dialect === 'postgres' ? `portcullis_bench_${randomBytes(6).toString('hex')}` : null;
+  const cleanup = async (): Promise<void> => {
+    if (pgUrl !== null && schema !== null) await withPgClient(pgUrl, (c) => c.query(`drop schema if exists "${schema}" cascade`));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    if (pgUrl !== null && schema !== null) await withPgClient(pgUrl, (c) => c.query(`create schema "${schema}"`));
+    const loaded = loadConfig({
+      PORTCULLIS_PROFILE: 'dev',
+      PORTCULLIS_DATA_DIR: dir,
+      PORTCULLIS_SECRET_KEY: randomBytes(32).toString('base64'),
+      LOG_LEVEL: 'warn',
+      PORTCULLIS_RATE_LIMIT: '0',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ...(pgUrl === null ? {} : { DATABASE_URL: pgUrl }),
+    });
+    if (!loaded.ok) throw new Error(`bench configuration: ${loaded.errors.join('; ')}`);
+    const config = loaded.config;
+    const logger = createLogger({ level: config.logLevel });
+    const runtime = await createRuntime(config, { logger, ...(schema === null ? {} : { schema }) });
+    const app = await buildApp({ config, logger, ping: () => runtime.database.ping(), registerRoutes: runtime.registerRoutes });
+    // Handlers still running when the load generator hangs up at the end of a run (their client is gone) must
+    // finish before the database closes: count them from the request to the reply's payload (`onSend` runs for
+    // every answer, errors included, whether or not the socket is still there).
+    let inFlight = 0;
+    app.addHook('onRequest', async () => {
+      inFlight++;
+    });
+    app.addHook('onSend', async (_request, _reply, payload) => {
+      inFlight--;
+      return payload;
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
+    return {
+      dialect,
+      url: `http://127.0.0.1:${address.port}`,
+      app,
+      runtime,
+      where: pgUrl === null ? `SQLite file in ${dir}` : `PostgreSQL ${hostOf(pgUrl)}, schema ${schema ?? ''} (dropped afterwards)`,
+      close: async () => {
+        for (let waited = 0; inFlight > 0 && waited < 30_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+        await app.close();
+        await runtime.close();
+        await cleanup();
+      },
+    };
+  } catch (error) {
+    await cleanup().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A seeded tenant and application, and the `Authorization` header of the application's client credentials. */
+export interface SeededTenant {
+  readonly tenantId: string;
+  readonly slug: string;
+  readonly application: ApplicationRecord;
+  readonly authorization: string;
+}
+
+/** Creates a tenant, an application with a known client secret, and a tenant policy layer. */
+export async function seedTenant(runtime: Runtime, slug: string, layer: PolicyLayer): Promise<SeededTenant> {
+  const { store } = runtime;
+  const now = Date.now();
+  const tenant = await store.tenants.create({ slug, name: slug, now });
+  const clientId = `bench-${slug}`;
+  const clientSecret = generateToken('pcs');
+  const application = await store.applications.create({ name: `${slug} app`, firstParty: false, clientId, clientSecretHash: hashToken(clientSecret), now });
+  await store.forTenant(tenant.id).policies.saveVersion({ level: 'tenant' }, { layer, effectiveAt: now, createdBy: 'bench', now });
+  return { tenantId: tenant.id, slug, application, authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` };
+}
+
+/** A seeded user with one active TOTP factor and its raw secret. */
+export interface TotpUser {
+  readonly userId: string;
+  readonly secret: Buffer;
+}
+
+/**
+ * Creates `count` users, each with its own active TOTP factor (sealed as enrollment seals it), in transactions of
+ * 500. Optional `passwordHash` is given to every user.
+ */
+export async function seedTotpUsers(runtime: Runtime, tenantId: string, count: number, prefix: string, passwordHash: string | null = null): Promise<TotpUser[]> {
+  const { store, deps } = runtime;
+  const out: TotpUser[] = [];
+  const now = Date.now();
+  for (let start = 0; start < count; start += 500) {
+    const end = Math.min(count, start + 500);
+    await store.transaction(async (tx) => {
+      const t = tx.forTenant(tenantId);
+      for (let i = start; i < end; i++) {
+        const user = await t.users.create({ email: `${prefix}-${i}@bench.example`, passwordHash, now });
+        const secret = generateTotpSecret();
+        const factorId = randomUUID();
+        await t.factors.create({ id: factorId, userId: user.id, type: 'totp', status: 'active', label: 'bench', secretEnc: deps.secrets.seal(secret, secretAad(tenantId, factorId)), now });
+        out.push({ userId: user.id, secret });
+      }
+    });
+  }
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `concurrency` in flight; results in input order. */
+export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, concurrency) }, async () => {
+      for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
+    }),
+  );
+  return results;
+}
+
+/** `12,345` */
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
