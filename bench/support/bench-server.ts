@@ -8,7 +8,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import type { PolicyLayer } from '../../src/core/index.ts';
 import { secretAad } from '../../src/factors/secret-box.ts';
@@ -18,6 +17,7 @@ import { createLogger } from '../../src/http/logger.ts';
 import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import type { ApplicationRecord } from '../../src/store/index.ts';
+import { createFreshSchema, dropSchema } from '../../test/support/postgres.ts';
 
 export type BenchDialect = 'sqlite' | 'postgres';
 
@@ -42,16 +42,6 @@ export function benchPostgresUrl(): string {
   return 'postgres://postgres@127.0.0.1:5432/test';
 }
 
-async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 function hostOf(url: string): string {
   try {
     const u = new URL(url);
@@ -65,13 +55,13 @@ function hostOf(url: string): string {
 export async function startBenchServer(dialect: BenchDialect): Promise<BenchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const pgUrl = dialect === 'postgres' ? benchPostgresUrl() : null;
-  const schema = dialect === 'postgres' ? `portcullis_bench_${randomBytes(6).toString('hex')}` : null;
+  let schema: string | null = null;
   const cleanup = async (): Promise<void> => {
-    if (pgUrl !== null && schema !== null) await withPgClient(pgUrl, (c) => c.query(`drop schema if exists "${schema}" cascade`));
+    if (pgUrl !== null && schema !== null) await dropSchema(pgUrl, schema);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    if (pgUrl !== null && schema !== null) await withPgClient(pgUrl, (c) => c.query(`create schema "${schema}"`));
+    if (pgUrl !== null) schema = await createFreshSchema(pgUrl, 'portcullis_bench');
     const loaded = loadConfig({
       PORTCULLIS_PROFILE: 'dev',
       PORTCULLIS_DATA_DIR: dir,

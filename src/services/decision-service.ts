@@ -155,7 +155,14 @@ async function writeDecisionAudit(
   }
 }
 
-/** Finds a tenant by id or slug; a wrong or missing tenant is simply "not found" (the caller then denies). */
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Finds a tenant by id or slug; a wrong or missing tenant is simply "not found" (the caller then denies). Tenant ids
+ * are UUIDs: a UUID-shaped reference is tried as an id first, anything else as a slug first (one query, not two, in
+ * the common case).
+ */
 export async function findTenant(store: Store, idOrSlug: string): Promise<{ id: string; name: string } | null> {
-  return (await store.tenants.get(idOrSlug)) ?? (await store.tenants.findBySlug(idOrSlug));
+  if (UUID_SHAPE.test(idOrSlug)) return (await store.tenants.get(idOrSlug)) ?? (await store.tenants.findBySlug(idOrSlug));
+  return (await store.tenants.findBySlug(idOrSlug)) ?? (await store.tenants.get(idOrSlug));
 }

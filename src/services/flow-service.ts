@@ -157,9 +157,14 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
   }
   // A right password alone does not reset the account's failure count: MFA failures share it, and only a completed
   // sign-in resets it (in `conclude`, or a verified factor), so a password cannot wipe the count of wrong codes.
+  return decideAfterPassword(deps, tenant, caller, user, input.context);
+}
+
+/** The sign-in decision once the primary step (a password) is done: allow, challenge, enroll or deny. */
+async function decideAfterPassword(deps: ServiceDeps, tenant: TenantStore, caller: Caller, user: UserRecord, context: RequestContext): Promise<FlowResult> {
   const completed: CompletedStep[] = [{ method: 'password' }];
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller), deferAudit: true });
-  return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null);
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
+  return conclude(deps, tenant, caller, user, evaluation, completed, context, null);
 }
 
 export interface StatusCheckInput {
@@ -175,9 +180,7 @@ export interface StatusCheckInput {
 export async function checkStatus(deps: ServiceDeps, caller: Caller, input: StatusCheckInput): Promise<FlowResult> {
   const tenant = await tenantStoreOf(deps, input.tenant);
   const user = await findUser(tenant, input.user);
-  const completed: CompletedStep[] = [{ method: 'password' }];
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller), deferAudit: true });
-  return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null);
+  return decideAfterPassword(deps, tenant, caller, user, input.context);
 }
 
 export interface StepUpInput {

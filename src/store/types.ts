@@ -125,7 +125,7 @@ export interface ApplicationRecord {
   /** Portcullis' own admin console and account portal (floors: enrollment required, challenge always). */
   readonly firstParty: boolean;
   readonly clientId: string;
-  /** A password hash of the client secret; never returned by the API. */
+  /** SHA-256 (hex) of the client secret (256 random bits, so a fast hash suffices); never returned by the API. */
   readonly clientSecretHash: string;
   readonly createdAt: Millis;
   readonly updatedAt: Millis;

@@ -12,7 +12,7 @@ import { applicationAuthenticator } from '../../src/http/auth.ts';
 import { registerAuthRoutes } from '../../src/http/routes/auth/index.ts';
 import { generateToken, hashToken, verifyHashedToken } from '../../src/http/tokens.ts';
 import type { ApplicationRecord, AuditRecord, TenantRecord, UserRecord } from '../../src/store/index.ts';
-import { createHarness, type Dialect, type Harness, type RouteRegistrar } from '../support/harness.ts';
+import { createHarness, parseBody, type Dialect, type Harness, type RouteRegistrar } from '../support/harness.ts';
 
 /** The application API, wired as in `src/runtime.ts` (same authenticator, same dummy hash for unknown ids). */
 export const authRoutes: RouteRegistrar = async (api, deps) => {
@@ -104,15 +104,7 @@ export async function apiRaw(h: Harness, who: TestClient | null, method: Method,
 }
 
 function toResult(res: { statusCode: number; body: string; headers: Record<string, unknown> }): ApiResult {
-  let body: unknown = null;
-  if (res.body !== '') {
-    try {
-      body = JSON.parse(res.body);
-    } catch {
-      body = res.body;
-    }
-  }
-  return { status: res.statusCode, body, text: res.body, headers: res.headers };
+  return { status: res.statusCode, body: parseBody(res.body), text: res.body, headers: res.headers };
 }
 
 /** Asserts a status, showing the body when it differs. */

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { migrateToLatest, openDatabase } from '../../src/store/index.ts';
+import { createFreshSchema, dropSchema, postgresTestUrl } from '../support/postgres.ts';
 import { runStoreContract } from './contract.ts';
 
 /**
@@ -11,25 +10,18 @@ import { runStoreContract } from './contract.ts';
  * unset → skipped with a message. Each run works in a fresh schema, dropped at the end, so parallel runs and
  * test files never collide.
  */
-const url = process.env.PORTCULLIS_TEST_DATABASE_URL?.trim();
-const skip = url === undefined || url === '' ? 'PORTCULLIS_TEST_DATABASE_URL is not set; PostgreSQL contract skipped' : undefined;
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+const url = postgresTestUrl();
+const skip = url === undefined ? 'PORTCULLIS_TEST_DATABASE_URL is not set; PostgreSQL contract skipped' : undefined;
+const pgUrl = (): string => {
+  if (url === undefined) throw new Error('PORTCULLIS_TEST_DATABASE_URL is not set');
+  return url;
+};
 
 runStoreContract({
   name: 'postgres',
   ...(skip === undefined ? {} : { skip }),
   open: async () => {
-    const schema = `portcullis_test_${randomBytes(6).toString('hex')}`;
-    await admin((c) => c.query(`create schema "${schema}"`));
+    const schema = await createFreshSchema(pgUrl(), 'portcullis_test');
     const database = await openDatabase({ url, schema });
     // Prove the suite really talks to PostgreSQL, in its own schema.
     const row = (await sql<{ version: string; schema: string }>`select version() as version, current_schema() as schema`.execute(database.db)).rows[0];
@@ -40,17 +32,14 @@ runStoreContract({
       database,
       dispose: async () => {
         await database.close();
-        await admin((c) => c.query(`drop schema "${schema}" cascade`));
+        await dropSchema(pgUrl(), schema);
       },
     };
   },
 });
 
 test('two schemas of one PostgreSQL database migrate independently (Kysely would otherwise find the other one’s migration table)', { skip }, async () => {
-  const schemas = [0, 1].map(() => `portcullis_test_${randomBytes(6).toString('hex')}`);
-  await admin(async (c) => {
-    for (const s of schemas) await c.query(`create schema "${s}"`);
-  });
+  const schemas = [await createFreshSchema(pgUrl(), 'portcullis_test'), await createFreshSchema(pgUrl(), 'portcullis_test')];
   try {
     for (const schema of schemas) {
       const database = await openDatabase({ url, schema });
@@ -63,8 +52,6 @@ test('two schemas of one PostgreSQL database migrate independently (Kysely would
       }
     }
   } finally {
-    await admin(async (c) => {
-      for (const s of schemas) await c.query(`drop schema "${s}" cascade`);
-    });
+    for (const schema of schemas) await dropSchema(pgUrl(), schema);
   }
 });

@@ -19,13 +19,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
-import pg from 'pg';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
 import { buildApp, type PortcullisApp } from '../../src/http/app.ts';
 import { registerAdminRoutes } from '../../src/http/routes/admin/index.ts';
 import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
 import { createStore, migrateToLatest, openDatabase, type Database, type Store } from '../../src/store/index.ts';
+import { createFreshSchema, dropSchema, postgresTestUrl } from './postgres.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -80,19 +80,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** The PostgreSQL URL of the test database, or undefined when PostgreSQL tests are not configured. */
-export function postgresTestUrl(): string | undefined {
-  const url = process.env.PORTCULLIS_TEST_DATABASE_URL?.trim();
-  return url === undefined || url === '' ? undefined : url;
-}
-
-async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  await client.connect();
+/** An answer's body: its JSON, the text itself when it is not JSON, `null` when empty. */
+export function parseBody(text: string): unknown {
+  if (text === '') return null;
   try {
-    return await fn(client);
-  } finally {
-    await client.end();
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
   }
 }
 
@@ -115,14 +109,13 @@ export async function openTestDatabase(dialect: Dialect): Promise<{ database: Da
   }
   const url = postgresTestUrl();
   if (url === undefined) throw new Error('PORTCULLIS_TEST_DATABASE_URL is not set');
-  const schema = `portcullis_api_${randomBytes(6).toString('hex')}`;
-  await withPgClient(url, (c) => c.query(`create schema "${schema}"`));
+  const schema = await createFreshSchema(url, 'portcullis_api');
   const database = await openDatabase({ url, schema, poolSize: 5 });
   return {
     database,
     dispose: async () => {
       await database.close();
-      await withPgClient(url, (c) => c.query(`drop schema "${schema}" cascade`));
+      await dropSchema(url, schema);
     },
   };
 }
@@ -166,17 +159,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     const platformToken = generateToken('pcat');
     const platformRecord = await store.adminTokens.create({ tokenHash: hashToken(platformToken), tenantId: null, label: 'test platform', now: now() });
 
-    const toResult = (res: { statusCode: number; body: string; headers: Record<string, unknown> }): CallResult => {
-      let body: unknown = null;
-      if (res.body !== '') {
-        try {
-          body = JSON.parse(res.body);
-        } catch {
-          body = res.body;
-        }
-      }
-      return { status: res.statusCode, body, headers: res.headers };
-    };
+    const toResult = (res: { statusCode: number; body: string; headers: Record<string, unknown> }): CallResult => ({ status: res.statusCode, body: parseBody(res.body), headers: res.headers });
     const auth = (token: string | null): Record<string, string> => (token === null ? {} : { authorization: `Bearer ${token}` });
 
     return {
