@@ -12,7 +12,7 @@ import { applicationAuthenticator } from '../../src/http/auth.ts';
 import { registerAuthRoutes } from '../../src/http/routes/auth/index.ts';
 import { generateToken, hashToken, verifyHashedToken } from '../../src/http/tokens.ts';
 import type { ApplicationRecord, AuditRecord, TenantRecord, UserRecord } from '../../src/store/index.ts';
-import { createHarness, parseBody, type Dialect, type Harness, type RouteRegistrar } from '../support/harness.ts';
+import { createHarness, parseBody, type Dialect, type Harness, type HarnessOptions, type RouteRegistrar } from '../support/harness.ts';
 
 /** The application API, wired as in `src/runtime.ts` (same authenticator, same dummy hash for unknown ids). */
 export const authRoutes: RouteRegistrar = async (api, deps) => {
@@ -21,8 +21,8 @@ export const authRoutes: RouteRegistrar = async (api, deps) => {
 };
 
 /** A harness with the admin API and the application API. */
-export async function createAuthHarness(dialect: Dialect): Promise<Harness> {
-  return createHarness({ dialect, extraRoutes: [authRoutes] });
+export async function createAuthHarness(dialect: Dialect, options: { logDestination?: HarnessOptions['logDestination'] } = {}): Promise<Harness> {
+  return createHarness({ dialect, extraRoutes: [authRoutes], ...options });
 }
 
 /** An application with its clear client secret and the `Authorization` header that presents it. */

@@ -20,7 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
+import type { DestinationStream } from 'pino';
 import { buildApp, type PortcullisApp } from '../../src/http/app.ts';
+import { createLogger } from '../../src/http/logger.ts';
 import { registerAdminRoutes } from '../../src/http/routes/admin/index.ts';
 import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
@@ -44,6 +46,8 @@ export interface HarnessOptions {
   readonly now?: () => number;
   /** Routes to add for this harness (default {@link EXTRA_ROUTES}). */
   readonly extraRoutes?: readonly RouteRegistrar[];
+  /** Where the app's JSON log lines (level `info`) go; none are written when absent. */
+  readonly logDestination?: DestinationStream;
 }
 
 /** A JSON answer from {@link Harness.call}. */
@@ -146,8 +150,10 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     const now = options.now ?? clock.now;
     const deps: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent };
     const extra = options.extraRoutes ?? EXTRA_ROUTES;
+    const logLevel = options.logDestination === undefined ? 'silent' : 'info';
     const app = await buildApp({
-      config: { logLevel: 'silent', publicUrl: 'http://localhost', trustProxy: false, rateLimitPerMinute: 0 },
+      config: { logLevel, publicUrl: 'http://localhost', trustProxy: false, rateLimitPerMinute: 0 },
+      ...(options.logDestination === undefined ? {} : { logger: createLogger({ level: logLevel, destination: options.logDestination }) }),
       ping: () => database.ping(),
       registerRoutes: async (api) => {
         await registerAdminRoutes(api, deps);

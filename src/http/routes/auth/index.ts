@@ -27,6 +27,14 @@ function contextOf(body: { context?: RequestContext }, request: FastifyRequest):
   };
 }
 
+/**
+ * The services' dependencies for one request: its logger is the request's child logger, so that a service's lines
+ * (the decision line above all) carry the request id an operator follows from the access log.
+ */
+function depsOf(deps: ServiceDeps, request: FastifyRequest): ServiceDeps {
+  return { ...deps, logger: request.log };
+}
+
 /** ZewstID's block answer: 403 `access_denied` with a generic message; the score stays in audit. */
 async function withBlock<T>(reply: FastifyReply, run: () => Promise<T>): Promise<T | FastifyReply> {
   try {
@@ -93,7 +101,7 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
   app.post('/auth/signin', { schema: { tags, security, summary: 'Password sign-in, then the MFA decision', body: SigninBody, response: { 200: FlowResult, ...errors } } }, async (request, reply) => {
     const body = request.body as Static<typeof SigninBody>;
     const who = await caller(request);
-    return withBlock(reply, () => signIn(deps, who, { tenant: body.tenant, identifier: body.identifier, password: body.password, context: contextOf(body, request) }));
+    return withBlock(reply, () => signIn(depsOf(deps, request), who, { tenant: body.tenant, identifier: body.identifier, password: body.password, context: contextOf(body, request) }));
   });
 
   const StatusCheckResponse = Type.Object({
@@ -111,7 +119,7 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
     const body = request.body as Static<typeof StatusCheckBody>;
     const who = await caller(request);
     return withBlock(reply, async () => {
-      const flow = await checkStatus(deps, who, { tenant: body.tenant, user: userRefOf(body), context: contextOf(body, request) });
+      const flow = await checkStatus(depsOf(deps, request), who, { tenant: body.tenant, user: userRefOf(body), context: contextOf(body, request) });
       return {
         mfaRequired: flow.status !== 'authenticated',
         mfaSessionId: flow.status === 'authenticated' ? null : flow.mfaSessionId,
@@ -129,48 +137,48 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
   app.get('/auth/mfa/status', { schema: { tags, security, summary: "A user's enrolled factors", querystring: UserQuery, response: { ...errors } } }, async (request) => {
     const query = request.query as Static<typeof UserQuery>;
     await caller(request);
-    return mfaStatus(deps, { tenant: query.tenant, user: userRefOf(query) });
+    return mfaStatus(depsOf(deps, request), { tenant: query.tenant, user: userRefOf(query) });
   });
 
   app.post('/auth/mfa/verify', { schema: { tags, security, summary: 'Answer an MFA challenge', body: VerifyBody, response: { ...errors } } }, async (request, reply) => {
     const body = request.body as Static<typeof VerifyBody>;
     const who = await caller(request);
-    return withBlock(reply, () => verify(deps, who, body));
+    return withBlock(reply, () => verify(depsOf(deps, request), who, body));
   });
 
   app.post('/auth/mfa/step-up', { schema: { tags, security, summary: 'Step-up for a sensitive action', body: StepUpBody, response: { ...errors } } }, async (request, reply) => {
     const body = request.body as Static<typeof StepUpBody>;
     const who = await caller(request);
     return withBlock(reply, () =>
-      stepUp(deps, who, { tenant: body.tenant, user: userRefOf(body), action: body.action, context: contextOf(body, request), ...(body.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: body.maxAgeSeconds }) }),
+      stepUp(depsOf(deps, request), who, { tenant: body.tenant, user: userRefOf(body), action: body.action, context: contextOf(body, request), ...(body.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: body.maxAgeSeconds }) }),
     );
   });
 
   app.post('/auth/mfa/enrollment', { schema: { tags, security, summary: 'Open a voluntary enrollment session', body: EnrollmentBody, response: { ...errors } } }, async (request) => {
     const body = request.body as Static<typeof EnrollmentBody>;
-    return startEnrollment(deps, await caller(request), { tenant: body.tenant, user: userRefOf(body), context: contextOf(body, request) });
+    return startEnrollment(depsOf(deps, request), await caller(request), { tenant: body.tenant, user: userRefOf(body), context: contextOf(body, request) });
   });
 
   app.post('/auth/mfa/enroll/totp', { schema: { tags, security, summary: 'Begin TOTP enrollment in an MFA session', body: SessionBody, response: { ...errors } } }, async (request) => {
     const body = request.body as Static<typeof SessionBody>;
-    return beginTotpEnrollment(deps, await caller(request), body.label === undefined ? { mfaSessionId: body.mfaSessionId } : { mfaSessionId: body.mfaSessionId, label: body.label });
+    return beginTotpEnrollment(depsOf(deps, request), await caller(request), body.label === undefined ? { mfaSessionId: body.mfaSessionId } : { mfaSessionId: body.mfaSessionId, label: body.label });
   });
 
   app.post('/auth/mfa/enroll/totp/confirm', { schema: { tags, security, summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody, response: { ...errors } } }, async (request, reply) => {
     const body = request.body as Static<typeof ConfirmBody>;
     const who = await caller(request);
-    return withBlock(reply, () => confirmTotpEnrollment(deps, who, body));
+    return withBlock(reply, () => confirmTotpEnrollment(depsOf(deps, request), who, body));
   });
 
   app.post('/auth/mfa/recovery-codes', { schema: { tags, security, summary: 'Regenerate recovery codes (needs a recent MFA)', body: UserQuery, response: { ...errors } } }, async (request) => {
     const body = request.body as Static<typeof UserQuery>;
-    return regenerateRecoveryCodes(deps, await caller(request), { tenant: body.tenant, user: userRefOf(body) });
+    return regenerateRecoveryCodes(depsOf(deps, request), await caller(request), { tenant: body.tenant, user: userRefOf(body) });
   });
 
   const FactorParams = Type.Object({ factorId: Id });
   app.delete('/auth/mfa/factors/:factorId', { schema: { tags, security, summary: 'Remove one of the user’s factors (needs a recent MFA)', params: FactorParams, querystring: UserQuery, response: { ...errors } } }, async (request) => {
     const query = request.query as Static<typeof UserQuery>;
     const params = request.params as Static<typeof FactorParams>;
-    return removeOwnFactor(deps, await caller(request), { tenant: query.tenant, user: userRefOf(query), factorId: params.factorId });
+    return removeOwnFactor(depsOf(deps, request), await caller(request), { tenant: query.tenant, user: userRefOf(query), factorId: params.factorId });
   });
 }
