@@ -76,10 +76,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
  * null. Only the token's hash is stored.
  */
 export async function bootstrapFirstAdmin(store: Store, now: number): Promise<string | null> {
-  if ((await store.adminTokens.count()) > 0) return null;
-  const token = generateToken('pat');
-  await store.adminTokens.create({ tokenHash: hashToken(token), tenantId: null, label: 'first platform admin (bootstrap)', now });
-  return token;
+  // Locked, so that nodes starting together on one empty database make one first admin, not one each.
+  return store.transaction(async (tx) => {
+    await tx.adminTokens.lockForChange();
+    if ((await tx.adminTokens.count()) > 0) return null;
+    const token = generateToken('pat');
+    await tx.adminTokens.create({ tokenHash: hashToken(token), tenantId: null, label: 'first platform admin (bootstrap)', now });
+    return token;
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Platform-level repositories: tenants, applications, admin tokens. */
 import { randomUUID } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import { PortcullisError } from '../core/index.ts';
 import { changed, num, pageSize, textCursor, toPage, write, type Binding } from './kysely-support.ts';
 import type { AdminTokensTable, ApplicationsTable, TenantsTable } from './schema.ts';
 import type {
@@ -166,6 +167,11 @@ export function adminTokenRepository(b: Binding): AdminTokenRepository {
     count: async () => {
       const row = await db.selectFrom('admin_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       return num(row.n);
+    },
+    lockForChange: async () => {
+      if (!b.inTransaction) throw new PortcullisError('INTERNAL', 'lockForChange needs a transaction.');
+      // SHARE ROW EXCLUSIVE conflicts with itself and with writes, not with reads (token checks go on).
+      if (b.dialect === 'postgres') await sql`lock table admin_tokens in share row exclusive mode`.execute(db);
     },
   };
 }

@@ -184,6 +184,13 @@ export interface AdminTokenRepository {
   delete(id: string): Promise<boolean>;
   /** How many tokens exist (the CLI creates the first platform token on an empty database). */
   count(): Promise<number>;
+  /**
+   * Inside `transaction`: holds every other node's token changes that also lock until this transaction ends, so a
+   * check and the change it guards (none exist → create the first; another platform token remains → delete) act
+   * as one. PostgreSQL: a table lock that readers pass; SQLite: the single writer connection serializes already.
+   * Outside a transaction it throws `PortcullisError('INTERNAL')`.
+   */
+  lockForChange(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ export async function deleteAdminToken(deps: ServiceDeps, actor: AdminActor, tok
     throw notFound('admin token');
   }
   await deps.store.transaction(async (tx) => {
+    // Locked: two admins deleting the last two platform tokens at once must not both succeed.
+    await tx.adminTokens.lockForChange();
     if (!(await tx.adminTokens.delete(token.id))) throw notFound('admin token');
     if (token.tenantId === null && (await tx.adminTokens.list({ tenantId: null, limit: 1 })).items.length === 0) {
       throw new PortcullisError('CONFLICT', 'This is the last platform admin token; create another one first.');
