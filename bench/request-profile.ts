@@ -5,6 +5,7 @@
  *
  *   npx node bench/request-profile.ts --dialect sqlite|postgres|both --requests 500 [--cpu-prof-dir DIR]
  *
+ * `--no-sql-profile` leaves the statements unwrapped (no table; CPU profiles without the wrappers' cost).
  * With `--cpu-prof-dir`, a V8 CPU profile of each measured loop alone (no seeding, no warm-up) is written there
  * (`<dialect>-<route>.cpuprofile`; open it in Chrome DevTools).
  */
@@ -18,7 +19,14 @@ import { fmt, mapConcurrent, seedTenant, seedTotpUsers, startBenchServer, type B
 import { installSqlProfile, printSqlProfile, resetSqlProfile } from './support/sql-profile.ts';
 
 const { values: args } = parseArgs({
-  options: { dialect: { type: 'string', default: 'both' }, requests: { type: 'string', default: '500' }, 'tenant-ref': { type: 'string', default: 'slug' }, 'cpu-prof-dir': { type: 'string' } },
+  options: {
+    dialect: { type: 'string', default: 'both' },
+    requests: { type: 'string', default: '500' },
+    'tenant-ref': { type: 'string', default: 'slug' },
+    'cpu-prof-dir': { type: 'string' },
+    'sql-profile': { type: 'boolean', default: true },
+  },
+  allowNegative: true,
 });
 const profileDir = args['cpu-prof-dir'];
 const inspector = new Session();
@@ -26,7 +34,7 @@ inspector.connect();
 const N = Number(args.requests);
 const dialects: BenchDialect[] = args.dialect === 'both' ? ['sqlite', 'postgres'] : [args.dialect as BenchDialect];
 
-installSqlProfile();
+if (args['sql-profile']) installSqlProfile();
 for (const dialect of dialects) {
   const server = await startBenchServer(dialect);
   try {

@@ -153,6 +153,13 @@ async function writeDecisionAudit(
   if (e.decision.outcome === 'block') {
     await tenant.audit.append({ ...base, event: 'auth.signin_blocked', data: { riskScore: e.decision.riskScore, reasons: e.data.reasons ?? [] } });
   }
+  // The first decision that finds a user's grace over without the factor it asked for records that it expired:
+  // once per grace window (a re-granted grace that runs out again is a new window, with a later end).
+  const grace = e.decision.grace;
+  if (e.decision.errorCode === 'MFA_GRACE_EXPIRED' && grace !== null) {
+    const seen = await tenant.audit.list({ events: ['mfa.grace_expired'], userId: e.userId, from: grace.endsAt, limit: 1 });
+    if (seen.items.length === 0) await tenant.audit.append({ ...base, event: 'mfa.grace_expired', data: { graceEndedAt: new Date(grace.endsAt).toISOString() } });
+  }
 }
 
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -80,6 +80,7 @@ async function conclude(
         if (evaluation.risk.deviceKey !== null) await t.trustedDevices.upsert(user.id, evaluation.risk.deviceKey, now);
       }
       await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'succeeded', at: now });
+      await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_succeeded', data: { amr: amrOf(methods), mfa: mfaDone } });
       return true;
     });
     if (!completedNow) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
