@@ -15,6 +15,15 @@ function isLocked(lockedUntil: number | null, now: number): boolean {
 }
 
 /**
+ * Whether a reserved attempt may be evaluated: its place in the run of failures (the count its own increment
+ * returned) is within `limit`, or it is the first attempt after the count read before (`before`) — the one try a
+ * finished cool-down allows. Reserve first, evaluate only when this says so (SECURITY rule 3).
+ */
+export function attemptWithinLimit(place: number, limit: number, before: number): boolean {
+  return place <= limit || place === before + 1;
+}
+
+/**
  * Checks one proof (a TOTP or a recovery code) for a user: lock checks first (a correct code during a lockout
  * still fails), then the attempt is counted against the factor's and the account's limits (shared by all nodes
  * and paths, rule 3) and evaluated only within them, then the verifier, then the single-use write whose
@@ -64,8 +73,7 @@ export async function verifyFactorProof(
   const [factorState, accountState] = await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
   const factorPlace = factorState?.failures ?? Number.MAX_SAFE_INTEGER;
   const accountPlace = accountState?.failures ?? Number.MAX_SAFE_INTEGER;
-  const withinLimit = (place: number, limit: number, before: number): boolean => place <= limit || place === before + 1;
-  if (!withinLimit(factorPlace, FACTOR_FAILURE_LIMIT, factor.failedCount) || !withinLimit(accountPlace, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) {
+  if (!attemptWithinLimit(factorPlace, FACTOR_FAILURE_LIMIT, factor.failedCount) || !attemptWithinLimit(accountPlace, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) {
     await audit('user.mfa_failed', { reason: 'limit_reached', failures: factorPlace });
     throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
   }

@@ -1,9 +1,9 @@
 import { PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
-import type { ApplicationRecord, JsonObject, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, type ApplicationRecord, type JsonObject, type MfaSessionRecord, type TenantStore, type UserRecord } from '../store/index.ts';
 import { verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, findTenant, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
-import { verifyFactorProof } from './factor-verify.ts';
+import { attemptWithinLimit, verifyFactorProof } from './factor-verify.ts';
 import { amrOf, blockedError, enrollableOptions, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
 import type { RequestContext } from './risk.ts';
 import { issueSessionToken, parseSessionToken } from './session-token.ts';
@@ -134,28 +134,36 @@ export interface SigninInput {
 }
 
 /**
- * Password sign-in (headless). Unknown user, wrong password and locked account cost the same argon2 work and
- * answer alike; the per-account failure counter is shared with every MFA path (SECURITY rule 3).
+ * Password sign-in (headless). Unknown user and wrong password cost the same argon2 work and answer alike; the
+ * per-account failure counter is shared with every MFA path (SECURITY rule 3). The attempt is counted before the
+ * password is checked (reserve first, as for codes) and the password checked only within the limit, so that
+ * concurrent guesses past the limit are refused unevaluated — a right password among them too; a right password
+ * gives its reservation back.
  */
 export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInput): Promise<FlowResult> {
   const tenantRecord = await findTenant(deps.store, input.tenant);
   const tenant = tenantRecord === null ? null : deps.store.forTenant(tenantRecord.id);
   const user = tenant === null ? null : await tenant.users.findByEmail(input.identifier);
-  const ok = await verifyPasswordOrDummy(user?.passwordHash ?? null, input.password);
-  const now = deps.now();
   if (tenant === null || user === null) {
+    await verifyPasswordOrDummy(null, input.password);
     throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
   }
-  if (user.lockedUntil !== null && user.lockedUntil > now) {
-    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'account_locked' } });
+  const now = deps.now();
+  const locked = async (reason: string): Promise<never> => {
+    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason } });
     throw new PortcullisError('ACCOUNT_LOCKED', 'Too many failed attempts; the account is locked. An administrator can unlock it.');
-  }
-  if (!ok || user.passwordHash === null) {
-    const state = await tenant.users.recordSigninFailure(user.id, now);
+  };
+  if (user.lockedUntil !== null && user.lockedUntil > now) return locked('account_locked');
+  const reserved = await tenant.users.recordSigninFailure(user.id, now);
+  const place = reserved?.failures ?? Number.MAX_SAFE_INTEGER;
+  if (!attemptWithinLimit(place, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) return locked('limit_reached');
+  // A user without a password (made by an administrator, or by an application's own sign-in) never passes here.
+  if (!(await verifyPasswordOrDummy(user.passwordHash, input.password))) {
     await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: input.context.ip ?? null, deviceId: null, userAgent: input.context.userAgent ?? null, outcome: 'failed', at: now });
-    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'bad_password', failures: state?.failures ?? null } });
+    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'bad_password', failures: place } });
     throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
   }
+  await tenant.users.releaseSigninFailure(user.id);
   // A right password alone does not reset the account's failure count: MFA failures share it, and only a completed
   // sign-in resets it (in `conclude`, or a verified factor), so a password cannot wipe the count of wrong codes.
   return decideAfterPassword(deps, tenant, caller, user, input.context);

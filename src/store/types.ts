@@ -337,6 +337,11 @@ export interface UserRepository {
   recordSigninFailure(id: string, now: Millis, options?: FailureOptions): Promise<FailureState | null>;
   /** Clears the account's failure count and lock. */
   resetSigninFailures(id: string): Promise<boolean>;
+  /**
+   * Takes back one reserved failure (an attempt counted before it was evaluated, that turned out right): one atomic
+   * decrement, never below zero; a lock goes with it when the count falls back under `limit` (default 100).
+   */
+  releaseSigninFailure(id: string, options?: { readonly limit?: number }): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -133,5 +133,19 @@ export function userRepository(b: Binding, tenantId: string): UserRepository {
       changed(
         await db.updateTable('users').set({ failed_signins: 0, locked_until: null }).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst(),
       ),
+    releaseSigninFailure: async (id, options) => {
+      const limit = options?.limit ?? ACCOUNT_FAILURE_LIMIT;
+      return changed(
+        await db
+          .updateTable('users')
+          .set({
+            failed_signins: sql<number>`case when failed_signins > 0 then failed_signins - 1 else 0 end`,
+            locked_until: sql<number | null>`case when failed_signins - 1 < ${limit} then null else locked_until end`,
+          })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .executeTakeFirst(),
+      );
+    },
   };
 }

@@ -248,6 +248,31 @@ forEachDialect((dialect) => {
       assert.equal((await h.store.forTenant(tenant.id).factors.get(enrolled.factorId))?.failedCount, 0);
     });
 
+    it('password guesses sent together past the account limit are refused unevaluated; a right password gives its count back', async () => {
+      const tenant = await createTenant(h, 'password-race', { enrollment: 'optional', challenge: 'never' });
+      const user = await createUser(h, tenant.id, 'guessed@example.com');
+      const signIn = (password: string) => api(h, client, 'POST', '/auth/signin', { tenant: 'password-race', identifier: 'guessed@example.com', password });
+
+      // Ten right passwords at once: all sign in, and the count they reserved is given back.
+      const right = await Promise.all(Array.from({ length: 10 }, () => signIn(PASSWORD)));
+      assert.deepEqual(right.map((r) => r.status), Array(10).fill(200));
+      assert.equal((await h.store.forTenant(tenant.id).users.get(user.id))?.failedSignins, 0);
+
+      // Five failures from the limit, forty wrong passwords at once: exactly five are checked.
+      await h.database.db.updateTable('users').set({ failed_signins: ACCOUNT_FAILURE_LIMIT - 5 }).where('id', '=', user.id).execute();
+      const wrong = await Promise.all(Array.from({ length: 40 }, (_, i) => signIn(`wrong password ${i}`)));
+      assert.deepEqual(tally(wrong), { '401 INVALID_CREDENTIALS': 5, '423 ACCOUNT_LOCKED': 35 });
+      const locked = await h.store.forTenant(tenant.id).users.get(user.id);
+      // Refused either at the lock already read or at the counter (then counted too): at least the limit.
+      assert.ok((locked?.failedSignins ?? 0) >= ACCOUNT_FAILURE_LIMIT, `failedSignins ${locked?.failedSignins}`);
+      assert.equal(locked?.lockedUntil, LOCKED_UNTIL_RESET);
+      const failed = (await auditOf(h, tenant.id)).filter((e) => e.event === 'user.signin_failed');
+      assert.equal(failed.length, 40);
+      assert.equal(failed.filter((e) => e.data['reason'] === 'bad_password').length, 5, 'exactly five passwords were checked');
+      assert.ok(failed.every((e) => ['bad_password', 'limit_reached', 'account_locked'].includes(String(e.data['reason']))));
+      expectError(await signIn(PASSWORD), 423, 'ACCOUNT_LOCKED', 'the right password on a locked account');
+    });
+
     it('a session allows 10 attempts, whatever the factor', async () => {
       const tenant = await createTenant(h, 'session-cap', { ...POLICY, acceptableFactors: 'any' });
       await createUser(h, tenant.id, 'cap@example.com');
