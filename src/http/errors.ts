@@ -218,7 +218,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTF
 const PG_STATE = /^(08\w{3}|53\w{3}|57P0[1-4]|40001|40P01)$/;
 const SQLITE_CODE = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|PROTOCOL)(_\w+)?$/;
 const UNAVAILABLE_MESSAGE_PATTERN =
-  /connection terminated|terminating connection|connection error|timeout exceeded when trying to connect|cannot use a pool after calling end|client was closed|database connection is not open|driver has already been destroyed/i;
+  /connection terminated|terminating connection|connection error|timeout exceeded when trying to connect|cannot use a pool after calling end|client was closed|database connection is not open|driver has already been destroyed|query read timeout/i;
 
 /**
  * Whether `error` (or its `cause` chain, or an `AggregateError`'s members) says the database is unreachable,

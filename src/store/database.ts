@@ -30,6 +30,13 @@ export interface DatabaseConfig {
   readonly schema?: string;
   /** PostgreSQL only: pool size (default 10). */
   readonly poolSize?: number;
+  /**
+   * PostgreSQL only: how long opening a connection may take (default 5,000 ms) and how long one query may wait for
+   * its answer (default 30,000 ms). An unreachable or silent database then fails the request (503) instead of
+   * holding it until TCP gives up.
+   */
+  readonly connectTimeoutMs?: number;
+  readonly queryTimeoutMs?: number;
   /** SQLite only: how long a writer waits for another process' lock (default 5,000 ms). */
   readonly busyTimeoutMs?: number;
 }
@@ -145,12 +152,19 @@ function openPostgres(url: string, config: DatabaseConfig): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: config.poolSize ?? 10,
+    connectionTimeoutMillis: config.connectTimeoutMs ?? 5_000,
+    query_timeout: config.queryTimeoutMs ?? 30_000,
     types: PG_TYPES,
     // Set at connection start-up: no extra round trip, and it survives DISCARD-free pooling.
     ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
   });
-  // An idle client's error (e.g. the server restarted) must not crash the process; the next query reports it.
+  // A lost connection must not crash the process; the query that meets it fails (→ 503) and the pool drops the
+  // client. The pool reports idle clients' errors; a client checked out (between the queries of a transaction,
+  // say) reports them itself, and an 'error' event without a listener would be an uncaught exception.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -46,6 +46,8 @@ export interface HarnessOptions {
   readonly now?: () => number;
   /** Routes to add for this harness (default {@link EXTRA_ROUTES}). */
   readonly extraRoutes?: readonly RouteRegistrar[];
+  /** Opens the (empty) database instead of {@link openTestDatabase}; it is migrated and disposed by the harness. */
+  readonly openDatabase?: () => Promise<{ database: Database; dispose(): Promise<void> }>;
   /** Where the app's JSON log lines (level `info`) go; none are written when absent. */
   readonly logDestination?: DestinationStream;
 }
@@ -142,7 +144,7 @@ const silent = { info: (): void => {}, warn: (): void => {}, error: (): void => 
 
 /** Builds a harness; call `close()` when done. */
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
-  const { database, dispose } = await openTestDatabase(options.dialect);
+  const { database, dispose } = await (options.openDatabase ?? (() => openTestDatabase(options.dialect)))();
   try {
     await migrateToLatest(database);
     const store = createStore(database);
