@@ -53,10 +53,31 @@ function hostOf(url: string): string {
 
 /** Starts a server on a fresh database of `dialect`. */
 export async function startBenchServer(dialect: BenchDialect): Promise<BenchServer> {
+  const cluster = await startBenchCluster(dialect, 1);
+  const node = cluster.nodes[0];
+  if (node === undefined) throw new Error('a cluster of one has one node');
+  return { ...node, close: () => cluster.close() };
+}
+
+/** Several nodes (servers) of one fresh database, as a scale-out deployment runs them: same key, own pools. */
+export interface BenchCluster {
+  readonly nodes: readonly Omit<BenchServer, 'close'>[];
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `count` servers on one fresh database of `dialect` (each with its own runtime and connection pool, all
+ * with one secret key), one after the other so that the first runs the migrations. On SQLite several nodes share
+ * the one file from one process.
+ */
+export async function startBenchCluster(dialect: BenchDialect, count: number): Promise<BenchCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const pgUrl = dialect === 'postgres' ? benchPostgresUrl() : null;
   let schema: string | null = null;
+  const closers: (() => Promise<void>)[] = [];
   const cleanup = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close();
     if (pgUrl !== null && schema !== null) await dropSchema(pgUrl, schema);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -74,36 +95,34 @@ export async function startBenchServer(dialect: BenchDialect): Promise<BenchServ
     });
     if (!loaded.ok) throw new Error(`bench configuration: ${loaded.errors.join('; ')}`);
     const config = loaded.config;
-    const logger = createLogger({ level: config.logLevel });
-    const runtime = await createRuntime(config, { logger, ...(schema === null ? {} : { schema }) });
-    const app = await buildApp({ config, logger, ping: () => runtime.database.ping(), registerRoutes: runtime.registerRoutes });
-    // Handlers still running when the load generator hangs up at the end of a run (their client is gone) must
-    // finish before the database closes: count them from the request to the reply's payload (`onSend` runs for
-    // every answer, errors included, whether or not the socket is still there).
-    let inFlight = 0;
-    app.addHook('onRequest', async () => {
-      inFlight++;
-    });
-    app.addHook('onSend', async (_request, _reply, payload) => {
-      inFlight--;
-      return payload;
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
-    return {
-      dialect,
-      url: `http://127.0.0.1:${address.port}`,
-      app,
-      runtime,
-      where: pgUrl === null ? `SQLite file in ${dir}` : `PostgreSQL ${hostOf(pgUrl)}, schema ${schema ?? ''} (dropped afterwards)`,
-      close: async () => {
+    const where = pgUrl === null ? `SQLite file in ${dir}` : `PostgreSQL ${hostOf(pgUrl)}, schema ${schema ?? ''} (dropped afterwards)`;
+    const nodes: Omit<BenchServer, 'close'>[] = [];
+    for (let i = 0; i < count; i++) {
+      const logger = createLogger({ level: config.logLevel });
+      const runtime = await createRuntime(config, { logger, ...(schema === null ? {} : { schema }) });
+      const app = await buildApp({ config, logger, ping: () => runtime.database.ping(), registerRoutes: runtime.registerRoutes });
+      // Handlers still running when the load generator hangs up at the end of a run (their client is gone) must
+      // finish before the database closes: count them from the request to the reply's payload (`onSend` runs for
+      // every answer, errors included, whether or not the socket is still there).
+      let inFlight = 0;
+      app.addHook('onRequest', async () => {
+        inFlight++;
+      });
+      app.addHook('onSend', async (_request, _reply, payload) => {
+        inFlight--;
+        return payload;
+      });
+      closers.push(async () => {
         for (let waited = 0; inFlight > 0 && waited < 30_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
         await app.close();
         await runtime.close();
-        await cleanup();
-      },
-    };
+      });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const address = app.server.address();
+      if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
+      nodes.push({ dialect, url: `http://127.0.0.1:${address.port}`, app, runtime, where });
+    }
+    return { nodes, where, close: cleanup };
   } catch (error) {
     await cleanup().catch(() => undefined);
     throw error;
