@@ -25,21 +25,39 @@ export function deviceKeyOf(tenantId: string, deviceId: string | null | undefine
   return createHash('sha256').update(`${tenantId}\u0000${deviceId}`).digest('hex');
 }
 
+/** How long the risk reads may take before the assessment is given up as unavailable (→ challenge). */
+export const RISK_TIMEOUT_MS = 2_000;
+
+class RiskTimeout extends Error {
+  override readonly name = 'timeout';
+}
+
+/** `work`, or a `RiskTimeout` rejection after `ms` (the timer never holds the process open). */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RiskTimeout(`risk signals took longer than ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * The minimal risk input of issue #3: a new device id or a new IP, from the user's successful sign-ins. A device
- * the caller could not identify is a signal, not an exemption (SECURITY rule 7). Any failure computing signals
- * yields `unavailable`, which `decide` turns into a challenge (fail closed).
+ * the caller could not identify is a signal, not an exemption (SECURITY rule 7). Any failure computing signals, or
+ * signals slower than `timeoutMs`, yields `unavailable` (reason `timeout` or the error's name), which `decide`
+ * turns into a challenge (fail closed).
  */
-export async function assessRisk(tenant: TenantStore, userId: string, context: RequestContext): Promise<RiskResult> {
+export async function assessRisk(tenant: TenantStore, userId: string, context: RequestContext, options: { readonly timeoutMs?: number } = {}): Promise<RiskResult> {
   const deviceKey = deviceKeyOf(tenant.tenantId, context.deviceId);
   try {
     const ip = typeof context.ip === 'string' && context.ip.length > 0 ? context.ip : null;
     // Two independent reads, sent together (one round trip instead of two on PostgreSQL); either failing is
     // "unavailable", as before.
-    const [prior, trusted] = await Promise.all([
-      tenant.signins.priorSuccess(userId, { deviceId: deviceKey, ip }),
-      deviceKey === null ? Promise.resolve(null) : tenant.trustedDevices.get(userId, deviceKey),
-    ]);
+    const [prior, trusted] = await within(
+      Promise.all([tenant.signins.priorSuccess(userId, { deviceId: deviceKey, ip }), deviceKey === null ? Promise.resolve(null) : tenant.trustedDevices.get(userId, deviceKey)]),
+      options.timeoutMs ?? RISK_TIMEOUT_MS,
+    );
     const signals: RiskSignal[] = [];
     if (deviceKey === null) signals.push({ code: 'unknown_device', weight: WEIGHTS.unknown_device });
     else if (!prior.device) signals.push({ code: 'new_device', weight: WEIGHTS.new_device });
