@@ -73,7 +73,7 @@ async function conclude(
       await evaluation.writeAudit(t);
       // Not open any more: commit the decision's audit alone, then refuse.
       if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) return false;
-      await t.users.setFirstSignIn(user.id, now);
+      if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
       await t.users.resetSigninFailures(user.id);
       if (mfaDone) {
         await t.users.recordMfa(user.id, now);
@@ -107,7 +107,7 @@ async function conclude(
         expiresAt: now + MFA_SESSION_TTL_MS,
         now,
       });
-      await t.users.setFirstSignIn(user.id, now);
+      if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
       await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'challenged', at: now });
     });
   } else {
