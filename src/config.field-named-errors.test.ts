@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { describeConfig, loadConfig, type Config, type ConfigResult } from './config.ts';
 
-const KEY = Buffer.alloc(32, 7).toString('base64');
+// 32 distinct bytes: a key that passes the weak-key check (src/config.weak-secret-key-refused.test.ts).
+const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
 
 function ok(result: ConfigResult): { config: Config; warnings: readonly string[] } {
   if (!result.ok) assert.fail(`expected a configuration, got errors: ${result.errors.join('; ')}`);

@@ -221,6 +221,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   if (input.secretKey !== undefined) {
     secretKey = decodeKey(input.secretKey);
     if (secretKey === null) errors.push(`${where('secretKey')}: the value (hidden) is not ${String(ConfigFileSchema.properties.secretKey.description)}`);
+    else if (isWeakKey(secretKey)) {
+      const problem = `${where('secretKey')}: the key (hidden) is not random: ${distinctBytes(secretKey)} distinct bytes of 32, where random bytes give about 30; generate one with \`openssl rand -base64 32\``;
+      if (profile === 'production') errors.push(`${problem} (refused in the production profile)`);
+      else warnings.push(problem);
+    }
   } else if (profile === 'production') {
     errors.push(`${where('secretKey')}: required in the production profile (the base64 encoding of 32 random bytes, e.g. \`openssl rand -base64 32\`)`);
   }
@@ -355,6 +360,28 @@ function redactUrl(text: string): string {
   } catch {
     return '(unparsable)';
   }
+}
+
+/**
+ * Fewer distinct byte values than this among the key's 32 bytes marks a key that was not drawn at random (all
+ * zeros, one repeated byte, a short pattern, ASCII text). 32 random bytes hold about 30.2 distinct values; fewer
+ * than 16 happens by chance with a probability far below 2^-60.
+ */
+export const MIN_DISTINCT_KEY_BYTES = 16;
+
+function distinctBytes(key: Buffer): number {
+  return new Set(key).size;
+}
+
+/**
+ * Whether a 32-byte key is trivially low-entropy (see {@link MIN_DISTINCT_KEY_BYTES}).
+ *
+ * @example
+ * isWeakKey(Buffer.alloc(32)); // true
+ * isWeakKey(randomBytes(32)); // false (all but certainly)
+ */
+export function isWeakKey(key: Buffer): boolean {
+  return distinctBytes(key) < MIN_DISTINCT_KEY_BYTES;
 }
 
 /** Standard or URL-safe base64 (padding optional) of exactly 32 bytes. */
