@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
@@ -75,7 +75,8 @@ export function selectDialect(config: DatabaseConfig): { dialect: 'postgres'; ur
 
 /**
  * Opens the database a configuration names: PostgreSQL for a `postgres://` URL (a pool of ~10), otherwise the
- * embedded SQLite file (WAL, busy timeout, foreign keys on), creating its folder if needed. Does not migrate.
+ * embedded SQLite file (WAL, busy timeout, foreign keys on), creating it (mode 0600) and its folder (0700) if needed.
+ * Does not migrate.
  *
  * @example
  * const database = await openDatabase({ url: process.env.DATABASE_URL });
@@ -119,8 +120,22 @@ function cachingStatements(sqlite: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
+/**
+ * The database holds password hashes, sealed factor secrets and audit records: the folder it creates is 0700 and the
+ * file 0600, whatever the umask (SQLite would make the file 0644 under the usual 022). SQLite gives its `-wal` and
+ * `-shm` files the database file's mode. An existing folder or file keeps the mode its owner chose.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}
+
 function openSqlite(path: string, config: DatabaseConfig): Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') createPrivately(path);
   const sqlite = new BetterSqlite3(path);
   try {
     if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');
