@@ -4,6 +4,7 @@ import { bootstrapFirstAdmin, createRuntime, sweep } from '../runtime.ts';
 import { startServer } from '../server.ts';
 import { migrateToLatest, openDatabase } from '../store/index.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './command.ts';
+import { launchedByNpm, watchParent } from './parent-watch.ts';
 
 /** Housekeeping cadence of `sweep` (abandoned MFA sessions, expired pending factors). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -59,13 +60,22 @@ export const START_COMMAND: CliCommand = {
       sweep(runtime.store, Date.now()).catch((error: unknown) => logger.warn({ err: error }, 'housekeeping sweep failed; will retry'));
     }, SWEEP_INTERVAL_MS);
     timer.unref();
+    let stopWatching = (): void => undefined;
     const server = await startServer({
       config,
       logger,
       ping: () => runtime.database.ping(),
       registerRoutes: runtime.registerRoutes,
-      onClose: [() => clearInterval(timer), () => runtime.close()],
+      onClose: [() => stopWatching(), () => clearInterval(timer), () => runtime.close()],
     });
+    if (launchedByNpm(process.env)) {
+      // npm's shell may die of a forwarded SIGTERM without passing it on (see parent-watch.ts).
+      stopWatching = watchParent({
+        onOrphaned: () => {
+          void server.shutdown('the launching process (npm) exited').then((code) => process.exit(code));
+        },
+      });
+    }
     const where = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${config.port}` : server.url;
     io.stdout(`Portcullis is listening on ${where} (database: ${config.database.kind}${config.database.kind === 'sqlite' ? ` ${config.database.path}` : ''})\n`);
     io.stdout(`API docs: ${where}/api/docs\n`);
