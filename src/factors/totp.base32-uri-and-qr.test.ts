@@ -62,8 +62,8 @@ describe('otpauthUri (Google Authenticator key-uri format)', () => {
     assert.equal(url.host, 'totp');
     assert.equal(decodeURIComponent(url.pathname), '/Ünïcode & Co:é@example.com');
   });
-  test('a colon in the issuer or account, or an empty one, is refused with INVALID_REQUEST', () => {
-    for (const [issuer, account] of [['Acme: Payroll', 'a@b.c'], ['Acme', 'a:b@c.d'], ['', 'a@b.c'], ['Acme', '']]) {
+  test('an empty issuer or account is refused with INVALID_REQUEST (a colon is encoded: totp.colon-in-account-encoded-uri-round-trips.test.ts)', () => {
+    for (const [issuer, account] of [['', 'a@b.c'], ['Acme', '']]) {
       assert.throws(() => otpauthUri({ issuer: issuer ?? '', account: account ?? '', secret }), (e: unknown) => e instanceof PortcullisError && e.code === 'INVALID_REQUEST');
     }
   });

@@ -175,16 +175,24 @@ export function verifyTotp(input: VerifyTotpInput): VerifyTotpResult {
 
 /** Input of `otpauthUri`. */
 export interface OtpauthUriInput {
-  /** Shown by the app above the account; must not contain a colon (key-uri format). */
+  /** Shown by the app above the account. Any text but empty; a colon is percent-encoded. */
   readonly issuer: string;
-  /** Usually the user's email; must not contain a colon. */
+  /** Usually the user's email. Any text but empty; a colon (`a:b@example.com` is a valid address) is percent-encoded. */
   readonly account: string;
   readonly secret: Uint8Array;
 }
 
 /**
- * The `otpauth://totp/…` URI of the Google Authenticator key-uri format: label `issuer:account` (each part
- * URL-encoded), the issuer repeated as a parameter, SHA1, 6 digits, 30 s period.
+ * The `otpauth://totp/…` URI of the Google Authenticator key-uri format: label `issuer:account`, the issuer repeated
+ * as a parameter, SHA1, 6 digits, 30 s period.
+ *
+ * Key-uri format, Label: "The issuer prefix and account name should be separated by a literal or url-encoded
+ * colon"; "neither issuer nor account name may themselves contain a colon (represented as %3A if URL-encoded)".
+ * Both parts are percent-encoded (`encodeURIComponent`, which encodes `:` as `%3A`), so the one literal colon of the
+ * label is the separator, and an email address that holds a colon (legal in a quoted local part) still enrolls:
+ * split the raw label at its literal colon first, then decode each part ({@link parseOtpauthUri}). Apps that decode
+ * the label first and split at its first colon read the same parts as long as the issuer holds no colon, which is
+ * why the enrollment service keeps colons out of issuers (policy `totpIssuer` refuses one).
  *
  * @example
  * otpauthUri({ issuer: 'Acme', account: 'ada@example.com', secret });
@@ -193,9 +201,8 @@ export interface OtpauthUriInput {
 export function otpauthUri(input: OtpauthUriInput): string {
   const { issuer, account, secret } = input;
   for (const [name, value] of [['issuer', issuer], ['account name', account]] as const) {
-    // "Neither issuer nor account name may themselves contain a colon" (key-uri format, Label).
-    if (typeof value !== 'string' || value.length === 0 || value.includes(':')) {
-      throw new PortcullisError('INVALID_REQUEST', `The TOTP ${name} must be a non-empty string without a colon.`);
+    if (typeof value !== 'string' || value.length === 0) {
+      throw new PortcullisError('INVALID_REQUEST', `The TOTP ${name} must be a non-empty string.`);
     }
   }
   const label = `${encodeURIComponent(issuer)}:${encodeURIComponent(account)}`;
@@ -207,6 +214,53 @@ export function otpauthUri(input: OtpauthUriInput): string {
     `period=${TOTP_PERIOD_SECONDS}`,
   ].join('&');
   return `otpauth://totp/${label}?${query}`;
+}
+
+/** What {@link parseOtpauthUri} reads back from a TOTP key URI. */
+export interface ParsedOtpauthUri {
+  /** The label's issuer prefix, decoded (`null` when the label has none). */
+  readonly labelIssuer: string | null;
+  readonly account: string;
+  /** The `issuer` parameter, decoded (`null` when absent). */
+  readonly issuer: string | null;
+  readonly secret: Buffer;
+  readonly algorithm: string;
+  readonly digits: number;
+  readonly period: number;
+}
+
+/**
+ * Reads an `otpauth://totp/` URI: the raw label is split at its first literal colon, then each part is
+ * percent-decoded; absent parameters take their key-uri defaults. Returns
+ * `null` for anything that is not a well-formed TOTP key URI with a valid base32 secret.
+ *
+ * @example
+ * parseOtpauthUri(otpauthUri({ issuer: 'Acme', account: 'a:b@example.com', secret }))?.account; // 'a:b@example.com'
+ */
+export function parseOtpauthUri(uri: string): ParsedOtpauthUri | null {
+  const match = /^otpauth:\/\/totp\/([^?#]*)(?:\?([^#]*))?$/i.exec(uri);
+  if (match === null) return null;
+  const rawLabel = match[1] ?? '';
+  const separator = rawLabel.indexOf(':');
+  try {
+    const labelIssuer = separator < 0 ? null : decodeURIComponent(rawLabel.slice(0, separator));
+    // Optional spaces may precede the account name (key-uri format, Label).
+    const account = decodeURIComponent(rawLabel.slice(separator + 1)).replace(/^ +/, '');
+    const params = new URLSearchParams(match[2] ?? '');
+    const secret = base32Decode(params.get('secret') ?? '');
+    if (account === '' || secret === null || secret.length === 0) return null;
+    return {
+      labelIssuer,
+      account,
+      issuer: params.get('issuer'),
+      secret,
+      algorithm: params.get('algorithm') ?? 'SHA1',
+      digits: Number(params.get('digits') ?? '6'),
+      period: Number(params.get('period') ?? '30'),
+    };
+  } catch {
+    return null; // a malformed percent-escape
+  }
 }
 
 /**
