@@ -46,7 +46,12 @@ export async function getTenant(deps: ServiceDeps, actor: AdminActor, tenantId: 
   return (await reachTenant(deps.store, actor, tenantId)).tenant;
 }
 
-/** Renames a tenant or changes its slug; audits `tenant.updated` with the changed fields. */
+/**
+ * Renames a tenant or changes its slug; audits `tenant.updated` with the changed fields. Slugs are unique across
+ * the platform, so a slug change answers `CONFLICT` when another tenant holds the slug: only a platform admin may
+ * change one. A tenant admin's slug change is `FORBIDDEN` whether the slug is free or taken, so its token cannot
+ * probe which slugs (which other tenants) exist (SECURITY rule 8); renaming stays open to it.
+ */
 export async function updateTenant(deps: ServiceDeps, actor: AdminActor, tenantId: string, patch: TenantPatchInput): Promise<TenantRecord> {
   const set: { slug?: string; name?: string } = {};
   if (patch.slug !== undefined) set.slug = checkSlug(patch.slug);
@@ -55,6 +60,9 @@ export async function updateTenant(deps: ServiceDeps, actor: AdminActor, tenantI
   return deps.store.transaction(async (tx) => {
     const { tenant, t } = await reachTenant(tx, actor, tenantId);
     const changed = (Object.keys(set) as (keyof typeof set)[]).filter((k) => set[k] !== tenant[k]);
+    if (changed.includes('slug') && actor.tenantId !== null) {
+      throw new PortcullisError('FORBIDDEN', "Only a platform admin may change a tenant's slug.");
+    }
     if (changed.length === 0) return tenant;
     const updated = await tx.tenants.update(tenant.id, set, now);
     if (updated === null) throw notFound('tenant');
