@@ -33,7 +33,7 @@ export async function registerTenantRoutes(app: FastifyInstance, deps: ServiceDe
 
   app.patch(
     '/tenants/:tenantId',
-    { schema: { tags, security, summary: 'Rename a tenant or change its slug', params: TenantParams, body: TenantPatchBody, response: responses({ 200: Tenant }) } },
+    { schema: { tags, security, summary: 'Rename a tenant, or change its slug (platform admin)', params: TenantParams, body: TenantPatchBody, response: responses({ 200: Tenant }) } },
     async (request) => viewTenant(await updateTenant(deps, actorOf(request), params<{ tenantId: string }>(request).tenantId, body<TenantPatchInput>(request))),
   );
 
