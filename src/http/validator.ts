@@ -12,6 +12,7 @@ import { FormatRegistry, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
+import { hasControlCharacter } from '../services/admin/validate.ts';
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 
@@ -36,6 +37,10 @@ function toAjvError(e: ValueError): FastifySchemaValidationError {
   if (e.type === ValueErrorType.ObjectAdditionalProperties) {
     const { parent, name } = lastSegment(e.path);
     return { keyword: 'additionalProperties', instancePath: parent, schemaPath: '', params: { additionalProperty: name }, message: 'must NOT have additional properties' };
+  }
+  // The value is only tested, never echoed: say what is wrong with it instead of quoting the pattern.
+  if (e.type === ValueErrorType.StringPattern && typeof e.value === 'string' && hasControlCharacter(e.value)) {
+    return { keyword: 'pattern', instancePath: e.path, schemaPath: '', params: {}, message: 'must not contain control characters' };
   }
   return { keyword: 'type', instancePath: e.path, schemaPath: '', params: {}, message: wordAsAjv(e.message) };
 }

@@ -135,8 +135,9 @@ const CHECKS: Readonly<Record<PolicyField, Check>> = {
   },
   totpIssuer: (value, field, errors) => {
     if (value === null) return;
-    if (typeof value !== 'string' || value.length === 0 || value.length > 64 || value.includes(':')) {
-      errors.push({ field, message: `${field}: ${show(value)} is not an issuer (1-64 characters, no colon) or null` });
+    // No colon (the key-uri label's separator) and no control character (one rule for stored text on both databases).
+    if (typeof value !== 'string' || value.length === 0 || value.length > 64 || value.includes(':') || [...value].some((c) => c < ' ' || c === '\x7f')) {
+      errors.push({ field, message: `${field}: ${show(value)} is not an issuer (1-64 characters, no colon or control character) or null` });
     }
   },
   minFactors: integer(1, 3),

@@ -15,8 +15,14 @@ const ROLE = new RegExp(ROLE_PATTERN);
 /** E.164 phone numbers. */
 export const PHONE_PATTERN = '^\\+[1-9][0-9]{6,14}$';
 const PHONE = new RegExp(PHONE_PATTERN);
-/** A deliberately plain email shape (one `@`, a dot in the domain, no spaces); delivery proves the rest. */
-export const EMAIL_PATTERN = '^[^\\s@]{1,64}@[^\\s@]{1,255}\\.[^\\s@]{1,63}$';
+/**
+ * Stored text holds no control characters (C0 and DEL), on either database: PostgreSQL refuses a NUL in text and
+ * SQLite keeps it, and no name, label, email or id has a use for any of them. The same rule as the application
+ * API's `NO_CONTROL_CHARACTERS`.
+ */
+export const NO_CONTROL_CHARACTERS_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
+/** A deliberately plain email shape (one `@`, a dot in the domain, no spaces or control characters); delivery proves the rest. */
+export const EMAIL_PATTERN = '^[^\\s@\\u0000-\\u001f\\u007f]{1,64}@[^\\s@\\u0000-\\u001f\\u007f]{1,255}\\.[^\\s@\\u0000-\\u001f\\u007f]{1,63}$';
 const EMAIL = new RegExp(EMAIL_PATTERN);
 /** At most this many roles per user. */
 export const MAX_ROLES = 50;
@@ -32,8 +38,29 @@ function invalid(message: string): PortcullisError {
   return new PortcullisError('INVALID_REQUEST', message);
 }
 
-/** A non-empty display name of at most {@link MAX_NAME} characters, trimmed. */
+/**
+ * Whether `value` holds a C0 control character or DEL (what {@link NO_CONTROL_CHARACTERS_PATTERN} refuses).
+ *
+ * @example
+ * hasControlCharacter('Acme\u0000'); // true
+ */
+export function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit < 0x20 || unit === 0x7f) return true;
+  }
+  return false;
+}
+
+/** Refuses text with a control character (see {@link NO_CONTROL_CHARACTERS_PATTERN}); `field` names it. */
+export function checkNoControlCharacters(value: string, field: string): string {
+  if (hasControlCharacter(value)) throw invalid(`${field} must not contain control characters.`);
+  return value;
+}
+
+/** A non-empty display name of at most {@link MAX_NAME} characters without control characters, trimmed. */
 export function checkName(value: string, field: string): string {
+  checkNoControlCharacters(value, field);
   const trimmed = value.trim();
   if (trimmed.length === 0 || trimmed.length > MAX_NAME) throw invalid(`${field} must be 1-${MAX_NAME} characters.`);
   return trimmed;
@@ -48,6 +75,7 @@ export function checkSlug(value: string): string {
 }
 
 export function checkEmail(value: string): string {
+  checkNoControlCharacters(value, 'email');
   const trimmed = value.trim();
   if (trimmed.length > 320 || !EMAIL.test(trimmed)) throw invalid('email is not an email address.');
   return trimmed;
@@ -72,7 +100,7 @@ export function checkRoles(value: readonly string[]): string[] {
 export function checkExternalId(value: string | null): string | null {
   if (value === null) return null;
   if (value.length === 0 || value.length > 256) throw invalid('externalId must be 1-256 characters.');
-  return value;
+  return checkNoControlCharacters(value, 'externalId');
 }
 
 /** Checks a password's length only; its value is never echoed anywhere. */

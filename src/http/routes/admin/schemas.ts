@@ -4,14 +4,15 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox';
 import { AUDIT_EVENTS, FACTOR_TYPES } from '../../../core/index.ts';
-import { EMAIL_PATTERN, MAX_NAME, MAX_ROLES, PHONE_PATTERN, ROLE_PATTERN, SLUG_PATTERN } from '../../../services/admin/validate.ts';
+import { EMAIL_PATTERN, MAX_NAME, MAX_ROLES, NO_CONTROL_CHARACTERS_PATTERN, PHONE_PATTERN, ROLE_PATTERN, SLUG_PATTERN } from '../../../services/admin/validate.ts';
 
 const literals = (values: readonly string[]): TSchema => Type.Union(values.map((v) => Type.Literal(v)));
 const nullable = <T extends TSchema>(schema: T): TSchema => Type.Union([schema, Type.Null()]);
 
-export const Id = Type.String({ minLength: 1, maxLength: 100, description: 'An id (UUID)' });
+// Every free-text field (names, labels, ids, emails) refuses control characters: one rule on both databases.
+export const Id = Type.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARACTERS_PATTERN, description: 'An id (UUID)' });
 export const Instant = Type.String({ format: 'date-time', maxLength: 64, description: 'ISO-8601 date-time with a time zone' });
-export const Name = Type.String({ minLength: 1, maxLength: MAX_NAME });
+export const Name = Type.String({ minLength: 1, maxLength: MAX_NAME, pattern: NO_CONTROL_CHARACTERS_PATTERN, description: 'Any text without control characters' });
 export const Slug = Type.String({ minLength: 1, maxLength: 63, pattern: SLUG_PATTERN, description: 'Lower-case letters, digits and dashes' });
 export const FactorType = literals(FACTOR_TYPES);
 
@@ -87,7 +88,7 @@ export const ApplicationPatchBody = Type.Object(
 const Email = Type.String({ minLength: 3, maxLength: 320, pattern: EMAIL_PATTERN, description: 'Stored trimmed and lower-cased' });
 const Phone = Type.String({ minLength: 8, maxLength: 16, pattern: PHONE_PATTERN, description: 'E.164' });
 const Roles = Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: ROLE_PATTERN }), { maxItems: MAX_ROLES });
-const ExternalId = Type.String({ minLength: 1, maxLength: 256, description: "The application's own id for the user (headless use)" });
+const ExternalId = Type.String({ minLength: 1, maxLength: 256, pattern: NO_CONTROL_CHARACTERS_PATTERN, description: "The application's own id for the user (headless use)" });
 const Password = Type.String({ minLength: 8, maxLength: 1024, description: 'Clear text; stored as an argon2id hash, never returned' });
 
 export const User = Type.Object({
@@ -159,7 +160,7 @@ export const PolicyFields = {
       { additionalProperties: false },
     ),
   ),
-  totpIssuer: Type.Optional(nullable(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:]*$' }))),
+  totpIssuer: Type.Optional(nullable(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^:\\u0000-\\u001f\\u007f]*$' }))),
   minFactors: Type.Optional(Type.Integer({ minimum: 1, maximum: 3 })),
   downgradeProtection: Type.Optional(Type.Boolean()),
 };
