@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'ACCOUNT_LOCKED'
   // generic request failures
   | 'INVALID_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'REQUEST_HEADER_TOO_LARGE'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'INVALID_POLICY'
@@ -32,6 +34,9 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'RATE_LIMITED'
   | 'SERVICE_UNAVAILABLE'
+  // a stored secret does not open under the configured key (wrong or lost key, or an altered value): the check
+  // that needed it could not run, which is no answer about the caller
+  | 'SECRET_UNREADABLE'
   | 'INTERNAL';
 
 /** The codes a decision can carry (`Decision.errorCode`). */

@@ -15,7 +15,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Config } from '../config.ts';
 import { PortcullisError } from '../core/index.ts';
-import { ErrorResponse, handleError, handleNotFound } from './errors.ts';
+import { ErrorResponse, handleClientError, handleError, handleNotFound } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { strictValidatorCompiler } from './validator.ts';
 
@@ -76,8 +76,9 @@ const Health = Type.Object({ status: Type.Literal('ok') });
 export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
   const { config } = deps;
   const readyTimeoutMs = deps.readyTimeoutMs ?? 2000;
+  const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const app = Fastify({
-    loggerInstance: deps.logger ?? createLogger({ level: config.logLevel }),
+    loggerInstance: logger,
     genReqId: requestIdOf,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -96,6 +97,8 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
     },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // What Node's HTTP parser refuses (oversized headers, smuggling-shaped framing, bad chunking) keeps our shape too.
+    clientErrorHandler: (error, socket) => handleClientError(error, socket, logger),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('admin', null);

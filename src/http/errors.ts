@@ -7,7 +7,9 @@
  * only the request id; the error itself goes to the log (SECURITY rule 10: no internal detail out).
  */
 import { Type } from '@sinclair/typebox';
-import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { isPortcullisError, type ErrorCode } from '../core/index.ts';
 
 /**
@@ -34,6 +36,9 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   MFA_METHOD_NOT_ALLOWED: 400,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  // What Node's HTTP parser refuses before any route runs (see handleClientError).
+  REQUEST_TIMEOUT: 408,
+  REQUEST_HEADER_TOO_LARGE: 431,
   // Absent, or out of the caller's reach (SECURITY rule 8 answers other tenants' ids with 404 too).
   NOT_FOUND: 404,
   MFA_SESSION_NOT_FOUND: 404,
@@ -48,6 +53,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   RATE_LIMITED: 429,
   ACCOUNT_LOCKED: 423,
   SERVICE_UNAVAILABLE: 503,
+  // Answered as SERVICE_UNAVAILABLE (see toHttpError): the caller can do nothing about it but retry later.
+  SECRET_UNREADABLE: 503,
   INTERNAL: 500,
 };
 
@@ -97,6 +104,9 @@ const UNAVAILABLE_MESSAGE = 'The service is temporarily unavailable; retry short
  */
 export function toHttpError(error: unknown): HttpError {
   if (isPortcullisError(error)) {
+    // A secret that does not open is the operator's emergency (a wrong or lost key), not a transient outage: logged
+    // as an error, answered as the 503 a caller retries, never with a hint about keys.
+    if (error.code === 'SECRET_UNREADABLE') return { ...unavailable(), level: 'error' };
     if (error.code === 'INTERNAL') {
       if (isUnstorableText(error.cause)) return clientError(400, 'INVALID_REQUEST', 'The request holds a character that cannot be stored (such as a NUL byte).');
       return isDatabaseUnavailable(error.cause) ? unavailable() : internal();
@@ -108,6 +118,8 @@ export function toHttpError(error: unknown): HttpError {
     }
     return { status, body: { error: error.code, message: error.message, ...extra }, level: status >= 500 ? 'warn' : 'info' };
   }
+  // Before the database check: Node reports a client that hung up mid-request as ECONNRESET too.
+  if (isClientAbort(error)) return clientError(400, 'INVALID_REQUEST', 'The client closed the connection before the request was complete.');
   if (isDatabaseUnavailable(error)) return unavailable();
   // PostgreSQL refuses text it cannot store (a NUL byte, an invalid sequence): the input was bad, not the server.
   if (isUnstorableText(error)) return clientError(400, 'INVALID_REQUEST', 'The request holds a character that cannot be stored (such as a NUL byte).');
@@ -144,6 +156,21 @@ export function toHttpError(error: unknown): HttpError {
     return clientError(status, 'INVALID_REQUEST', safe ? String(fastifyError.message) : 'The request is not valid.');
   }
   return internal();
+}
+
+/**
+ * Whether `error` is Node's report that the client closed its connection before its request was complete (the
+ * request stream's `aborted`, code `ECONNRESET`). It says nothing about the server's health: logged as a client
+ * abort at `info`, never as "service unavailable" (which pages whoever watches for outages).
+ *
+ * @example
+ * isClientAbort(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })) // true
+ * isClientAbort(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })) // false: a database socket
+ */
+export function isClientAbort(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || isPortcullisError(error)) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === 'ECONNRESET' && message === 'aborted';
 }
 
 function isUnstorableText(error: unknown): boolean {
@@ -250,8 +277,10 @@ function checkUnavailable(error: unknown, depth: number): boolean {
  */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const mapped = toHttpError(error);
-  if (mapped.level === 'error') {
-    request.log.error({ err: error }, 'request failed');
+  if (isClientAbort(error)) {
+    request.log.info({ errorCode: mapped.body.error }, 'client aborted the request (connection closed before it was complete)');
+  } else if (mapped.level === 'error') {
+    request.log.error({ err: error, ...(isPortcullisError(error) ? { errorCode: error.code } : {}) }, 'request failed');
   } else if (mapped.level === 'warn') {
     request.log.warn({ err: error, errorCode: mapped.body.error }, 'service unavailable');
   } else {
@@ -276,4 +305,65 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply): Fa
 function pathOf(url: string): string {
   const path = url.split('?')[0] ?? '';
   return path.length > 100 ? `${path.slice(0, 97)}...` : path;
+}
+
+/** What {@link clientErrorAnswer} gives for an error of Node's HTTP parser. */
+export interface ClientErrorAnswer {
+  readonly status: number;
+  readonly body: ErrorBody;
+}
+
+/**
+ * The answer to a request Node's HTTP parser refused before Fastify saw it (oversized headers, a repeated
+ * Content-Length, Content-Length with Transfer-Encoding, bad chunking, a NUL in a header, a request that took too
+ * long), in the common `{ error, message }` shape; `null` when the client is gone and nothing can be sent. The
+ * messages are fixed: never the parser's, which may quote the request's bytes.
+ *
+ * @example
+ * clientErrorAnswer({ code: 'HPE_HEADER_OVERFLOW' })
+ * // { status: 431, body: { error: 'REQUEST_HEADER_TOO_LARGE', message: 'The request headers are too large.' } }
+ */
+export function clientErrorAnswer(error: { readonly code?: unknown }): ClientErrorAnswer | null {
+  const code = typeof error.code === 'string' ? error.code : '';
+  // The client hung up (HPE_INVALID_EOF_STATE: the connection ended inside a request): nobody to answer.
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'HPE_INVALID_EOF_STATE') return null;
+  const answer = (status: number, errorCode: ErrorCode, message: string): ClientErrorAnswer => ({ status, body: { error: errorCode, message } });
+  if (code === 'HPE_HEADER_OVERFLOW') return answer(431, 'REQUEST_HEADER_TOO_LARGE', 'The request headers are too large.');
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return answer(408, 'REQUEST_TIMEOUT', 'The request did not arrive in time.');
+  if (code.includes('CONTENT_LENGTH')) return answer(400, 'INVALID_REQUEST', 'The request has an invalid or repeated Content-Length.');
+  if (code.includes('TRANSFER_ENCODING')) return answer(400, 'INVALID_REQUEST', 'The request has an invalid Transfer-Encoding, or one together with Content-Length.');
+  if (code.includes('CHUNK')) return answer(400, 'INVALID_REQUEST', 'The request body is not validly chunked.');
+  if (code.includes('HEADER')) return answer(400, 'INVALID_REQUEST', 'A request header is malformed or holds a character that is not allowed.');
+  return answer(400, 'INVALID_REQUEST', 'The request is not valid HTTP/1.1.');
+}
+
+/**
+ * Fastify `clientErrorHandler` (Node's `clientError`): answers what the HTTP parser refused with
+ * {@link clientErrorAnswer} and closes the connection (the stream cannot be trusted past a parse error). Logged at
+ * `info` like any refused request.
+ *
+ * @example
+ * Fastify({ clientErrorHandler: (error, socket) => handleClientError(error, socket, logger) });
+ */
+export function handleClientError(error: Error & { code?: unknown }, socket: Duplex, log: FastifyBaseLogger): void {
+  const answer = socket.destroyed ? null : clientErrorAnswer(error);
+  if (answer === null) {
+    log.debug({ parserError: error.code }, 'client closed the connection');
+    socket.destroy();
+    return;
+  }
+  log.info({ errorCode: answer.body.error, status: answer.status, parserError: error.code }, 'request refused by the HTTP parser');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(answer.body);
+  const head = [
+    `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+    'Connection: close',
+  ].join('\r\n');
+  socket.end(`${head}\r\n\r\n${body}`, () => socket.destroy());
 }
