@@ -12,7 +12,8 @@ import { registerAdminRoutes } from './http/routes/admin/index.ts';
 import { registerAuthRoutes } from './http/routes/auth/index.ts';
 import { generateToken, hashToken, verifyHashedToken } from './http/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
-import { createStore, migrateToLatest, openDatabase, type Database, type Store } from './store/index.ts';
+import { checkSecretKey } from './services/key-check.ts';
+import { createStore, keyCheckRepository, migrateToLatest, openDatabase, type Database, type Store } from './store/index.ts';
 
 export interface Runtime {
   readonly database: Database;
@@ -39,9 +40,21 @@ function secretKeyOf(config: Config): { key: Buffer; created: boolean } {
   return { key: file.key, created: file.created };
 }
 
-/** Opens the database, runs migrations and wires services and routes. */
+/** Where the key came from, as the key-check error names it. */
+function keySourceOf(config: Config, created: boolean): string {
+  if (config.secretKey !== null) return 'PORTCULLIS_SECRET_KEY (or secretKey in the configuration file)';
+  return created ? `the dev key file ${config.secretKeyFile}, created just now because it was missing` : `the dev key file ${config.secretKeyFile}`;
+}
+
+/**
+ * Opens the database, runs migrations, proves the secret key opens the database's sealed secrets, and wires
+ * services and routes. A wrong or lost key rejects with `PortcullisError('SECRET_UNREADABLE')` (see
+ * `src/services/key-check.ts`) and nothing is left open.
+ */
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const { key, created } = secretKeyOf(config);
+  const secrets = createSecretBox(key);
+  const now = options.now ?? Date.now;
   const database = await openDatabase(
     config.database.kind === 'postgres'
       ? { url: config.database.url, ...(options.schema === undefined ? {} : { schema: options.schema }) }
@@ -49,12 +62,13 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   );
   try {
     await migrateToLatest(database);
+    await checkSecretKey(keyCheckRepository(database), secrets, now(), keySourceOf(config, created));
   } catch (error) {
     await database.close();
     throw error;
   }
   const store = createStore(database);
-  const deps: ServiceDeps = { store, secrets: createSecretBox(key), now: options.now ?? Date.now, logger: options.logger };
+  const deps: ServiceDeps = { store, secrets, now, logger: options.logger };
   // An unknown client id costs one SHA-256 like a wrong secret; client secrets are 256-bit random, so a fast
   // hash is enough (no dictionary to slow down).
   const authenticate = applicationAuthenticator((clientId) => store.applications.findByClientId(clientId), verifyHashedToken, { dummyHash: hashToken('pcs_dummy') });

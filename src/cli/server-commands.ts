@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from '../config.ts';
+import { isPortcullisError } from '../core/index.ts';
 import { createLogger } from '../http/logger.ts';
 import { bootstrapFirstAdmin, createRuntime, sweep } from '../runtime.ts';
 import { startServer } from '../server.ts';
@@ -48,7 +49,17 @@ export const START_COMMAND: CliCommand = {
     const config = configOrExit(io);
     if (config === null) return EXIT_USAGE;
     const logger = createLogger({ level: config.logLevel });
-    const runtime = await createRuntime(config, { logger });
+    let runtime: Awaited<ReturnType<typeof createRuntime>>;
+    try {
+      runtime = await createRuntime(config, { logger });
+    } catch (error) {
+      // A wrong or lost secret key is a configuration problem: say so plainly, without a stack.
+      if (isPortcullisError(error) && error.code === 'SECRET_UNREADABLE') {
+        io.stderr(`portcullis: ${error.message}\n`);
+        return EXIT_USAGE;
+      }
+      throw error;
+    }
     if (runtime.keyCreated) {
       io.stderr(
         `\n!!! DEV PROFILE: generated a new secret key at ${config.secretKeyFile}.\n` +

@@ -10,11 +10,11 @@ const box = createSecretBox(key);
 const secret = Buffer.from('12345678901234567890', 'ascii');
 const aad = secretAad('tenant-a', 'factor-1');
 
-/** Refused with INTERNAL, and neither the secret, the key nor the sealed value appears in message or detail. */
+/** Refused with SECRET_UNREADABLE, and neither the secret, the key nor the sealed value appears in message or detail. */
 function refusedWithoutLeak(sealed: string, fn: () => unknown): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof PortcullisError);
-    assert.equal(e.code, 'INTERNAL');
+    assert.equal(e.code, 'SECRET_UNREADABLE');
     const text = `${e.message} ${e.detail ?? ''} ${String(e.stack)}`;
     for (const leak of [secret.toString('ascii'), secret.toString('base64url'), key.toString('base64'), key.toString('base64url'), key.toString('hex'), sealed]) {
       if (leak.length > 0) assert.ok(!text.includes(leak), 'a secret leaked into the error');

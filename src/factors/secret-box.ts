@@ -5,7 +5,11 @@ import { PortcullisError } from '../core/index.ts';
 export interface SecretBox {
   /** Encrypts `plaintext`; the result is a printable `v1.<iv>.<ciphertext+tag>` string. */
   seal(plaintext: Buffer, aad: string): string;
-  /** Decrypts a value made by `seal` with the same key and `aad`; throws `INTERNAL` on any mismatch. */
+  /**
+   * Decrypts a value made by `seal` with the same key and `aad`; throws `SECRET_UNREADABLE` on any mismatch (a wrong
+   * or lost key, an altered value, another row's value), so that a caller can tell "the check could not run" from a
+   * wrong answer: a verifier meeting it counts nothing and answers 503.
+   */
   open(sealed: string, aad: string): Buffer;
 }
 
@@ -34,7 +38,7 @@ function decodeB64url(text: string): Buffer | null {
 
 function cannotOpen(detail: string, cause?: unknown): PortcullisError {
   // The message is generic on purpose: it never carries the sealed value, the key or the plaintext.
-  return new PortcullisError('INTERNAL', 'A stored secret could not be decrypted.', { detail, cause });
+  return new PortcullisError('SECRET_UNREADABLE', 'A stored secret could not be decrypted.', { detail, cause });
 }
 
 /**

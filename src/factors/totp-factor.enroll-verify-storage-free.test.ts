@@ -49,7 +49,7 @@ describe('totpFactor behind the factor interface', () => {
   test('a stored secret moved to another factor row or tenant does not open', async () => {
     const { pending } = await totpFactor.beginEnrollment(ctx, { issuer: 'Acme', account: 'ada@example.com' });
     for (const other of [{ ...ctx, factorId: 'factor-2' }, { ...ctx, tenantId: 'tenant-b' }]) {
-      await assert.rejects(totpFactor.verify(pending, '123456', other), (e: unknown) => e instanceof PortcullisError && e.code === 'INTERNAL');
+      await assert.rejects(totpFactor.verify(pending, '123456', other), (e: unknown) => e instanceof PortcullisError && e.code === 'SECRET_UNREADABLE');
     }
   });
 });

@@ -2,3 +2,4 @@ export * from './types.ts';
 export { DEFAULT_SQLITE_PATH, openDatabase, selectDialect, type Database, type DatabaseConfig, type Dialect } from './database.ts';
 export { migrateToLatest, migrationsFor, type MigrationReport } from './migrations/index.ts';
 export { createStore } from './kysely-store.ts';
+export { keyCheckRepository, type KeyCheckRepository, type SealedFactorSecret } from './key-check-repository.ts';
