@@ -16,6 +16,7 @@
  * | `trustProxy`         | `PORTCULLIS_TRUST_PROXY`    | `false` (`true`, a hop count, or a comma list of proxy addresses/CIDRs) |
  * | `rateLimitPerMinute` | `PORTCULLIS_RATE_LIMIT`     | `3000` requests per client IP per minute; `0` turns the coarse limit off (benchmarks) |
  * | `devOutbox`          | `PORTCULLIS_DEV_OUTBOX`     | `true` in dev, `false` in production (refused there) |
+ * | `devClockHeader`     | `PORTCULLIS_DEV_CLOCK_HEADER` | `false`; `true` lets `X-Portcullis-Now` move "now" (dev only, refused in production) |
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -57,6 +58,11 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   /** Whether email/SMS messages may go to the development outbox instead of a real transport. */
   readonly devOutbox: boolean;
+  /**
+   * Whether a request's `X-Portcullis-Now` header moves the server's "now" for that request (integration tests of
+   * grace periods, expiries and lockouts). Dev profile only: production refuses to start with it on.
+   */
+  readonly devClockHeader: boolean;
 }
 
 /** The result of {@link loadConfig}: the configuration, or every problem found, each naming its field. */
@@ -88,6 +94,7 @@ export const ConfigFileSchema = Type.Object(
     ),
     rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'a whole number of requests per minute (0 = off)' })),
     devOutbox: Type.Optional(Type.Boolean({ description: 'true or false' })),
+    devClockHeader: Type.Optional(Type.Boolean({ description: 'true or false' })),
   },
   { additionalProperties: false },
 );
@@ -119,6 +126,7 @@ const FIELDS: readonly Field[] = [
   { key: 'trustProxy', env: 'PORTCULLIS_TRUST_PROXY', kind: 'trustProxy' },
   { key: 'rateLimitPerMinute', env: 'PORTCULLIS_RATE_LIMIT', kind: 'integer' },
   { key: 'devOutbox', env: 'PORTCULLIS_DEV_OUTBOX', kind: 'boolean' },
+  { key: 'devClockHeader', env: 'PORTCULLIS_DEV_CLOCK_HEADER', kind: 'boolean' },
 ];
 
 /** The environment variable that names the optional JSON file. */
@@ -240,6 +248,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     errors.push(`${where('devOutbox')}: the development outbox is refused in the production profile; configure a real transport`);
   }
 
+  const devClockHeader = input.devClockHeader ?? false;
+  if (profile === 'production' && devClockHeader) {
+    errors.push(`${where('devClockHeader')}: the development clock header is refused in the production profile; any caller could move the server's clock`);
+  }
+
   if (errors.length > 0) return { ok: false, errors };
 
   const secretKeyFile = join(dataDir, 'secret.key');
@@ -247,6 +260,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   if (profile === 'dev') {
     warnings.push('PORTCULLIS_PROFILE is "dev": development defaults are on (key file, outbox). Set PORTCULLIS_PROFILE=production for a real deployment.');
     if (useKeyFile) warnings.push(`PORTCULLIS_SECRET_KEY is not set: the dev key file ${secretKeyFile} is used (created if missing). Anyone who reads it can decrypt factor secrets.`);
+    if (devClockHeader) warnings.push(`${where('devClockHeader')} is on: any caller can move the server's clock with the X-Portcullis-Now header. For integration tests only.`);
   }
   if (profile === 'production' && publicUrl.startsWith('http://')) {
     warnings.push(`${where('publicUrl')}: ${show(publicUrl)} is not https; browsers refuse Secure cookies and passkeys on it.`);
@@ -269,6 +283,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
       trustProxy: input.trustProxy ?? false,
       rateLimitPerMinute: input.rateLimitPerMinute ?? 3000,
       devOutbox,
+      devClockHeader,
     },
   };
 }
@@ -294,6 +309,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     trustProxy: config.trustProxy,
     rateLimitPerMinute: config.rateLimitPerMinute,
     devOutbox: config.devOutbox,
+    devClockHeader: config.devClockHeader,
   };
 }
 

@@ -15,6 +15,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Config } from '../config.ts';
 import { PortcullisError } from '../core/index.ts';
+import { registerDevClock } from './dev-clock.ts';
 import { ErrorResponse, handleClientError, handleError, handleNotFound } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { strictValidatorCompiler } from './validator.ts';
@@ -22,8 +23,8 @@ import { strictValidatorCompiler } from './validator.ts';
 /** The Fastify instance Portcullis builds: default Node HTTP server, pino logger, TypeBox type provider. */
 export type PortcullisApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
-/** The parts of {@link Config} the HTTP layer reads. */
-export type AppConfig = Pick<Config, 'logLevel' | 'publicUrl' | 'trustProxy' | 'rateLimitPerMinute'>;
+/** The parts of {@link Config} the HTTP layer reads (`devClockHeader` absent = off). */
+export type AppConfig = Pick<Config, 'logLevel' | 'publicUrl' | 'trustProxy' | 'rateLimitPerMinute'> & Partial<Pick<Config, 'devClockHeader'>>;
 
 /** What {@link buildApp} needs. */
 export interface AppDeps {
@@ -133,6 +134,8 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
       throw new PortcullisError('SERVICE_UNAVAILABLE', 'The server is shutting down; retry.');
     }
   });
+  // After the request id and the drain check: a refused X-Portcullis-Now answer carries the id too.
+  registerDevClock(app, config.devClockHeader === true);
   app.addHook('onSend', async (_request, reply, payload) => {
     // API answers carry credentials, codes and decisions: never cached by a browser or a proxy.
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
