@@ -8,7 +8,8 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from '
 /** Housekeeping cadence of `sweep` (abandoned MFA sessions, expired pending factors). */
 const SWEEP_INTERVAL_MS = 60_000;
 
-function configOrExit(io: CliIo): Config | null {
+/** The validated configuration from the environment, or null after printing every problem (warnings go to stderr). */
+export function configOrExit(io: CliIo): Config | null {
   const result = loadConfig(process.env);
   if (!result.ok) {
     io.stderr(`portcullis: the configuration is not valid:\n${result.errors.map((e) => `  - ${e}`).join('\n')}\n`);
@@ -64,6 +65,7 @@ export const START_COMMAND: CliCommand = {
       logger,
       ping: () => runtime.database.ping(),
       registerRoutes: runtime.registerRoutes,
+      registerRootRoutes: runtime.registerRootRoutes,
       onClose: [() => clearInterval(timer), () => runtime.close()],
     });
     const where = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${config.port}` : server.url;

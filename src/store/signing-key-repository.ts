@@ -78,6 +78,11 @@ export function signingKeyRepository(b: Binding): SigningKeyRepository {
         .executeTakeFirst();
       return row?.kid ?? null;
     },
+    lockForChange: async () => {
+      if (!b.inTransaction) throw new PortcullisError('INTERNAL', 'lockForChange needs a transaction.');
+      // SHARE ROW EXCLUSIVE conflicts with itself and with writes, not with reads (signing and the JWKS go on).
+      if (b.dialect === 'postgres') await sql`lock table signing_keys in share row exclusive mode`.execute(db);
+    },
     deleteExpired: async (now) => {
       const result = await db.deleteFrom('signing_keys').where('state', '=', 'retiring').where('retire_after', '<=', now).executeTakeFirst();
       return Number(result.numDeletedRows);

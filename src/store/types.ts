@@ -698,6 +698,13 @@ export interface SigningKeyRepository {
   retireActive(retireAfter: Millis, now: Millis): Promise<string | null>;
   /** Deletes retiring keys whose `retireAfter` has passed (their private keys go with them); returns how many. */
   deleteExpired(now: Millis): Promise<number>;
+  /**
+   * Inside `transaction`: holds every other node's key changes (rotations, first-key inserts) until this
+   * transaction ends, so "retire the active key, insert the new one" acts as one even when nodes rotate at once.
+   * PostgreSQL: a table lock that readers (signing, the key set) pass; SQLite: the single writer serializes
+   * already. Outside a transaction it throws `PortcullisError('INTERNAL')`.
+   */
+  lockForChange(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -237,6 +237,13 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal((await store.signingKeys.list()).length, 1);
         await retireAll(NOW + MIN);
       });
+
+      it('lockForChange works only inside a transaction', async () => {
+        await rejectsWith(store.signingKeys.lockForChange(), 'INTERNAL');
+        await store.transaction(async (tx) => {
+          await tx.signingKeys.lockForChange();
+        });
+      });
     });
 
     describe('users', () => {
