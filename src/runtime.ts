@@ -10,9 +10,11 @@ import type { PortcullisApp } from './http/app.ts';
 import { applicationAuthenticator } from './http/auth.ts';
 import { registerAdminRoutes } from './http/routes/admin/index.ts';
 import { registerAuthRoutes } from './http/routes/auth/index.ts';
+import { registerWellKnownRoutes } from './http/routes/well-known.ts';
 import { generateToken, hashToken, verifyHashedToken } from './http/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { checkSecretKey } from './services/key-check.ts';
+import { createResultSigner, type ResultSigner } from './services/signing-keys.ts';
 import { createStore, keyCheckRepository, migrateToLatest, openDatabase, type Database, type Store } from './store/index.ts';
 
 export interface Runtime {
@@ -21,6 +23,10 @@ export interface Runtime {
   readonly deps: ServiceDeps;
   /** Registers every API route (mounted under /api/v1 by `buildApp`). */
   readonly registerRoutes: (app: PortcullisApp) => Promise<void>;
+  /** Registers the routes outside /api/v1: `/.well-known/jwks.json`. */
+  readonly registerRootRoutes: (app: PortcullisApp) => Promise<void>;
+  /** Signs sign-in results; its key set is served at `/.well-known/jwks.json`. */
+  readonly signer: ResultSigner;
   /** True when the dev profile generated the secret key file on this start. */
   readonly keyCreated: boolean;
   close(): Promise<void>;
@@ -69,6 +75,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   }
   const store = createStore(database);
   const deps: ServiceDeps = { store, secrets, now, logger: options.logger };
+  const signer = createResultSigner(deps, { issuer: config.publicUrl });
+  try {
+    // The first start creates the signing key; nodes starting together on PostgreSQL agree on one.
+    await signer.ensureKey(deps.now());
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   // An unknown client id costs one SHA-256 like a wrong secret; client secrets are 256-bit random, so a fast
   // hash is enough (no dictionary to slow down).
   const authenticate = applicationAuthenticator((clientId) => store.applications.findByClientId(clientId), verifyHashedToken, { dummyHash: hashToken('pcs_dummy') });
@@ -77,6 +91,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     store,
     deps,
     keyCreated: created,
+    signer,
+    registerRootRoutes: (app) => registerWellKnownRoutes(app, signer, deps.now),
     registerRoutes: async (app) => {
       await registerAdminRoutes(app, deps);
       await registerAuthRoutes(app, deps, (request) => authenticate(request));

@@ -100,7 +100,7 @@ export async function startBenchCluster(dialect: BenchDialect, count: number): P
     for (let i = 0; i < count; i++) {
       const logger = createLogger({ level: config.logLevel });
       const runtime = await createRuntime(config, { logger, ...(schema === null ? {} : { schema }) });
-      const app = await buildApp({ config, logger, ping: () => runtime.database.ping(), registerRoutes: runtime.registerRoutes });
+      const app = await buildApp({ config, logger, ping: () => runtime.database.ping(), registerRoutes: runtime.registerRoutes, registerRootRoutes: runtime.registerRootRoutes });
       // Handlers still running when the load generator hangs up at the end of a run (their client is gone) must
       // finish before the database closes: count them from the request to the reply's payload (`onSend` runs for
       // every answer, errors included, whether or not the socket is still there).

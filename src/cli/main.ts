@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './command.ts';
 import { DECIDE_COMMAND } from './decide-command.ts';
+import { KEYS_COMMAND } from './keys-command.ts';
 import { MIGRATE_COMMAND, START_COMMAND } from './server-commands.ts';
 import { TOTP_COMMAND } from './totp-command.ts';
 
@@ -13,6 +14,7 @@ export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   migrate: MIGRATE_COMMAND,
   decide: DECIDE_COMMAND,
   totp: TOTP_COMMAND,
+  keys: KEYS_COMMAND,
 };
 
 function usage(): string {

@@ -10,7 +10,8 @@ import { launchedByNpm, watchParent } from './parent-watch.ts';
 /** Housekeeping cadence of `sweep` (abandoned MFA sessions, expired pending factors). */
 const SWEEP_INTERVAL_MS = 60_000;
 
-function configOrExit(io: CliIo): Config | null {
+/** The validated configuration from the environment, or null after printing every problem (warnings go to stderr). */
+export function configOrExit(io: CliIo): Config | null {
   const result = loadConfig(process.env);
   if (!result.ok) {
     io.stderr(`portcullis: the configuration is not valid:\n${result.errors.map((e) => `  - ${e}`).join('\n')}\n`);
@@ -77,6 +78,7 @@ export const START_COMMAND: CliCommand = {
       logger,
       ping: () => runtime.database.ping(),
       registerRoutes: runtime.registerRoutes,
+      registerRootRoutes: runtime.registerRootRoutes,
       onClose: [() => stopWatching(), () => clearInterval(timer), () => runtime.close()],
     });
     if (launchedByNpm(process.env)) {

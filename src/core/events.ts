@@ -34,6 +34,9 @@ export const AUDIT_EVENTS = [
   'user.unlocked',
   'admin_token.created',
   'admin_token.deleted',
+  // the deployment's JWS signing keys (platform events, no tenant)
+  'signing_key.created',
+  'signing_key.rotated',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -35,6 +35,8 @@ export interface AppDeps {
   readonly ping: () => Promise<void>;
   /** Registers the API routes; they are mounted under `/api/v1`. */
   readonly registerRoutes?: (app: PortcullisApp) => Promise<void>;
+  /** Registers routes at the root, outside `/api/v1` (e.g. `/.well-known/jwks.json`). */
+  readonly registerRootRoutes?: (app: PortcullisApp) => Promise<void>;
   /** `/readyz` gives up on `ping` after this long (default 2000 ms). */
   readonly readyTimeoutMs?: number;
   /** Largest accepted request body (default 64 KiB). */
@@ -207,6 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
     },
   );
 
+  if (deps.registerRootRoutes !== undefined) await deps.registerRootRoutes(app);
   const registerRoutes = deps.registerRoutes;
   if (registerRoutes !== undefined) {
     await app.register(async (api) => registerRoutes(api), { prefix: API_PREFIX });

@@ -6,6 +6,7 @@ import { beginTransaction, guardRoot, type Binding } from './kysely-support.ts';
 import { adminTokenRepository, applicationRepository, tenantRepository } from './platform-repositories.ts';
 import { applicationPolicyRepository, tenantPolicyRepository } from './policy-repositories.ts';
 import { mfaSessionRepository, signinHistoryRepository, trustedDeviceRepository } from './session-repositories.ts';
+import { signingKeyRepository } from './signing-key-repository.ts';
 import type { Store, TenantStore } from './types.ts';
 import { userRepository } from './user-repository.ts';
 
@@ -18,6 +19,7 @@ function bind(binding: Binding): Store {
     applicationPolicies: applicationPolicyRepository(binding),
     audit: platformAuditRepository(binding),
     maintenance: maintenanceRepository(binding),
+    signingKeys: signingKeyRepository(binding),
     forTenant: (tenantId: string): TenantStore => ({
       tenantId,
       users: userRepository(binding, tenantId),

@@ -165,6 +165,20 @@ export interface AdminTokensTable {
   created_at: number;
 }
 
+/** Platform: the JWS signing keys; the private JWK sealed by the secret box. At most one `active` (unique index). */
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** JSON public JWK. */
+  public_jwk: string;
+  private_jwk_sealed: string;
+  state: string;
+  created_at: number;
+  activated_at: number;
+  retired_at: number | null;
+  retire_after: number | null;
+}
+
 /** The whole schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -179,4 +193,5 @@ export interface Schema {
   trusted_devices: TrustedDevicesTable;
   audit_events: AuditEventsTable;
   admin_tokens: AdminTokensTable;
+  signing_keys: SigningKeysTable;
 }

@@ -640,6 +640,74 @@ export interface PlatformAuditRepository {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Signing keys (platform level: one key set for the whole deployment)
+
+/** `active`: the one key that signs; `retiring`: no longer signs, still published until `retireAfter`. */
+export type SigningKeyState = 'active' | 'retiring';
+
+/** A public JWK as stored and published (EC P-256 for ES256). */
+export interface PublicJwk {
+  readonly kty: string;
+  readonly kid: string;
+  readonly alg: string;
+  readonly use: 'sig';
+  readonly crv?: string;
+  readonly x?: string;
+  readonly y?: string;
+}
+
+export interface SigningKeyRecord {
+  /** RFC 7638 thumbprint of the public key. */
+  readonly kid: string;
+  /** JWS algorithm (`ES256`). */
+  readonly alg: string;
+  readonly publicJwk: PublicJwk;
+  /** The private JWK, sealed by the secret box under the AAD `signing_key:<kid>`; never in clear here. */
+  readonly privateJwkSealed: string;
+  readonly state: SigningKeyState;
+  readonly createdAt: Millis;
+  readonly activatedAt: Millis;
+  /** When it stopped signing (`null` while active). */
+  readonly retiredAt: Millis | null;
+  /** Published until then (`null` while active). */
+  readonly retireAfter: Millis | null;
+}
+
+export interface NewSigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly publicJwk: PublicJwk;
+  readonly privateJwkSealed: string;
+  readonly now: Millis;
+}
+
+/**
+ * The signing keys (platform level). At most one key is `active`: a unique index guarantees it, so nodes that
+ * start together on one database cannot both create one.
+ */
+export interface SigningKeyRepository {
+  /** Inserts the key as the active one unless one is active already (one statement); true when this call did. */
+  insertActiveIfNone(input: NewSigningKey): Promise<boolean>;
+  getActive(): Promise<SigningKeyRecord | null>;
+  get(kid: string): Promise<SigningKeyRecord | null>;
+  /** The active key and the retiring keys with `retireAfter > now`: the published set, active first, newest first. */
+  listPublished(now: Millis): Promise<readonly SigningKeyRecord[]>;
+  /** Every stored key, active first, then newest first. */
+  list(): Promise<readonly SigningKeyRecord[]>;
+  /** Turns the active key into a retiring one published until `retireAfter` (one conditional UPDATE); its kid, or null. */
+  retireActive(retireAfter: Millis, now: Millis): Promise<string | null>;
+  /** Deletes retiring keys whose `retireAfter` has passed (their private keys go with them); returns how many. */
+  deleteExpired(now: Millis): Promise<number>;
+  /**
+   * Inside `transaction`: holds every other node's key changes (rotations, first-key inserts) until this
+   * transaction ends, so "retire the active key, insert the new one" acts as one even when nodes rotate at once.
+   * PostgreSQL: a table lock that readers (signing, the key set) pass; SQLite: the single writer serializes
+   * already. Outside a transaction it throws `PortcullisError('INTERNAL')`.
+   */
+  lockForChange(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Maintenance (cross-tenant sweeps)
 
 /** Cross-tenant housekeeping, for a periodic job. */
@@ -684,6 +752,7 @@ export interface Store {
   readonly applicationPolicies: ApplicationPolicyRepository;
   readonly audit: PlatformAuditRepository;
   readonly maintenance: MaintenanceRepository;
+  readonly signingKeys: SigningKeyRepository;
   /** The tenant-scoped repositories of one tenant (does not check that the tenant exists). */
   forTenant(tenantId: string): TenantStore;
   /**

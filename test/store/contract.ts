@@ -12,6 +12,7 @@ import {
   migrateToLatest,
   migrationsFor,
   type Database,
+  type NewSigningKey,
   type Store,
   type TenantRecord,
   type TenantStore,
@@ -152,6 +153,96 @@ export function runStoreContract(target: ContractTarget): void {
         // Deleting the tenant revokes its tokens.
         await store.tenants.delete(tenant.id);
         assert.equal(await store.adminTokens.findByHash(scoped.tokenHash), null);
+      });
+    });
+
+    describe('signing keys (platform level)', () => {
+      // The table is shared by the whole suite, so these cases run in order and each leaves no active key behind.
+      const MIN = 60_000;
+      const newKey = (now: number): NewSigningKey => {
+        const kid = `kid-${uid()}`;
+        return { kid, alg: 'ES256', publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid, alg: 'ES256', use: 'sig' }, privateJwkSealed: `v1.sealed.${kid}`, now };
+      };
+      const retireAll = async (at: number): Promise<void> => {
+        await store.signingKeys.retireActive(at, at);
+        await store.signingKeys.deleteExpired(at + 1);
+      };
+
+      it('one active key: the first insert wins, a second is refused without error, and it round-trips', async () => {
+        const first = newKey(NOW);
+        assert.equal(await store.signingKeys.insertActiveIfNone(first), true);
+        const second = newKey(NOW + 1);
+        assert.equal(await store.signingKeys.insertActiveIfNone(second), false);
+        const active = await store.signingKeys.getActive();
+        assert.deepEqual(active, {
+          kid: first.kid,
+          alg: 'ES256',
+          publicJwk: first.publicJwk,
+          privateJwkSealed: first.privateJwkSealed,
+          state: 'active',
+          createdAt: NOW,
+          activatedAt: NOW,
+          retiredAt: null,
+          retireAfter: null,
+        });
+        assert.deepEqual(await store.signingKeys.get(first.kid), active);
+        assert.equal(await store.signingKeys.get(second.kid), null);
+        await retireAll(NOW);
+      });
+
+      it('retire then insert: the old key stays published until retireAfter, then is deleted; active listed first', async () => {
+        const old = newKey(NOW);
+        assert.equal(await store.signingKeys.insertActiveIfNone(old), true);
+        assert.equal(await store.signingKeys.retireActive(NOW + 10 * MIN, NOW + MIN), old.kid);
+        assert.equal(await store.signingKeys.getActive(), null);
+        assert.equal(await store.signingKeys.retireActive(NOW + 10 * MIN, NOW + MIN), null, 'nothing active to retire');
+        const fresh = newKey(NOW + MIN);
+        assert.equal(await store.signingKeys.insertActiveIfNone(fresh), true);
+
+        const published = await store.signingKeys.listPublished(NOW + 2 * MIN);
+        assert.deepEqual(published.map((k) => [k.kid, k.state]), [[fresh.kid, 'active'], [old.kid, 'retiring']]);
+        const retired = published[1];
+        assert.equal(retired?.retiredAt, NOW + MIN);
+        assert.equal(retired?.retireAfter, NOW + 10 * MIN);
+        assert.deepEqual((await store.signingKeys.listPublished(NOW + 10 * MIN)).map((k) => k.kid), [fresh.kid], 'retireAfter is exclusive');
+        assert.deepEqual((await store.signingKeys.list()).map((k) => k.kid), [fresh.kid, old.kid]);
+
+        assert.equal(await store.signingKeys.deleteExpired(NOW + 10 * MIN - 1), 0);
+        assert.equal(await store.signingKeys.deleteExpired(NOW + 10 * MIN), 1);
+        assert.equal(await store.signingKeys.get(old.kid), null);
+        assert.equal((await store.signingKeys.getActive())?.kid, fresh.kid, 'the active key is never deleted');
+        await retireAll(NOW + 20 * MIN);
+        assert.deepEqual(await store.signingKeys.list(), []);
+      });
+
+      it('20 concurrent inserts on an empty key set → exactly one active key', async () => {
+        const results = await parallel(20, (i) => store.signingKeys.insertActiveIfNone(newKey(NOW + i)));
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.equal((await store.signingKeys.list()).filter((k) => k.state === 'active').length, 1);
+        await retireAll(NOW + MIN);
+      });
+
+      it('a rotation in a transaction that fails leaves the old key active', async () => {
+        const old = newKey(NOW);
+        await store.signingKeys.insertActiveIfNone(old);
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.signingKeys.retireActive(NOW + MIN, NOW);
+            assert.equal(await tx.signingKeys.insertActiveIfNone(newKey(NOW)), true);
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        assert.equal((await store.signingKeys.getActive())?.kid, old.kid);
+        assert.equal((await store.signingKeys.list()).length, 1);
+        await retireAll(NOW + MIN);
+      });
+
+      it('lockForChange works only inside a transaction', async () => {
+        await rejectsWith(store.signingKeys.lockForChange(), 'INTERNAL');
+        await store.transaction(async (tx) => {
+          await tx.signingKeys.lockForChange();
+        });
       });
     });
 
