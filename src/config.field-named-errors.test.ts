@@ -133,6 +133,15 @@ describe('loadConfig production profile', () => {
     ]);
   });
 
+  it('refuses a test pause point (PORTCULLIS_TEST_PAUSE_AT); the dev profile accepts it and warns', () => {
+    assert.deepEqual(errorsOf(loadConfig({ PORTCULLIS_PROFILE: 'production', PORTCULLIS_SECRET_KEY: KEY, PORTCULLIS_TEST_PAUSE_AT: 'totp-confirm:factor-activated' }, noFile)), [
+      'PORTCULLIS_TEST_PAUSE_AT: test-only (it freezes the server at a pause point) and refused in the production profile; unset it',
+    ]);
+    const { warnings } = ok(loadConfig({ PORTCULLIS_TEST_PAUSE_AT: 'totp-confirm:factor-activated' }, noFile));
+    assert.ok(warnings.includes('PORTCULLIS_TEST_PAUSE_AT is set: the server freezes for good at the pause point "totp-confirm:factor-activated" (crash tests only).'));
+    assert.ok(ok(loadConfig({ PORTCULLIS_PROFILE: 'production', PORTCULLIS_SECRET_KEY: KEY, PORTCULLIS_TEST_PAUSE_AT: ' ' }, noFile)), 'an empty variable counts as unset');
+  });
+
   it('starts with a key, no key file, no outbox, and warns about a plain-http public URL', () => {
     const { config, warnings } = ok(loadConfig({ PORTCULLIS_PROFILE: 'production', PORTCULLIS_SECRET_KEY: KEY }, noFile));
     assert.equal(config.useKeyFile, false);

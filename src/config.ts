@@ -23,6 +23,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { PAUSE_AT_ENV } from './testing/pause-point.ts';
 
 /** `dev` creates what it lacks (key file, outboxes) and says so; `production` refuses to start without it. */
 export type Profile = 'dev' | 'production';
@@ -253,6 +254,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     errors.push(`${where('devClockHeader')}: the development clock header is refused in the production profile; any caller could move the server's clock`);
   }
 
+  // A crash test's pause point freezes the whole server inside a transaction: never armed in production.
+  const pauseAt = nonEmpty(env[PAUSE_AT_ENV]);
+  if (profile === 'production' && pauseAt !== undefined) {
+    errors.push(`${PAUSE_AT_ENV}: test-only (it freezes the server at a pause point) and refused in the production profile; unset it`);
+  }
+
   if (errors.length > 0) return { ok: false, errors };
 
   const secretKeyFile = join(dataDir, 'secret.key');
@@ -262,6 +269,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     if (useKeyFile) warnings.push(`PORTCULLIS_SECRET_KEY is not set: the dev key file ${secretKeyFile} is used (created if missing). Anyone who reads it can decrypt factor secrets.`);
     if (devClockHeader) warnings.push(`${where('devClockHeader')} is on: any caller can move the server's clock with the X-Portcullis-Now header. For integration tests only.`);
   }
+  if (pauseAt !== undefined) warnings.push(`${PAUSE_AT_ENV} is set: the server freezes for good at the pause point ${show(pauseAt)} (crash tests only).`);
   if (profile === 'production' && publicUrl.startsWith('http://')) {
     warnings.push(`${where('publicUrl')}: ${show(publicUrl)} is not https; browsers refuse Secure cookies and passkeys on it.`);
   }

@@ -7,6 +7,7 @@ import {
   PASSWORD_HASH_OPTIONS,
   hashPassword,
   needsRehash,
+  type PasswordVerifier,
   verifyPassword,
   verifyPasswordOrDummy,
 } from './password.ts';
@@ -52,8 +53,19 @@ describe('hashPassword / verifyPassword: argon2id at OWASP parameters', () => {
 });
 
 describe('verifyPasswordOrDummy: unknown users cost the same work', () => {
-  test('null hash → false, after verifying against a dummy made with the current parameters', async () => {
-    assert.equal(await verifyPasswordOrDummy(null, 'correct horse battery staple'), false);
+  /** A verifier that does the real work and records what it was asked. */
+  function countingVerifier(): { verify: PasswordVerifier; calls: { hash: string; password: unknown }[] } {
+    const calls: { hash: string; password: unknown }[] = [];
+    return { calls, verify: async (passwordHash, password) => (calls.push({ hash: passwordHash, password }), verifyPassword(passwordHash, password)) };
+  }
+
+  test('null hash → exactly one argon2id verification, against the dummy hash, and false', async () => {
+    const { verify, calls } = countingVerifier();
+    assert.equal(await verifyPasswordOrDummy(null, 'correct horse battery staple', verify), false);
+    assert.deepEqual(calls, [{ hash: DUMMY_PASSWORD_HASH_FOR_TESTS, password: 'correct horse battery staple' }]);
+  });
+
+  test('the dummy hash is made with the current parameters (it costs what a real hash costs)', () => {
     const dummy = parseOptions(DUMMY_PASSWORD_HASH_FOR_TESTS);
     assert.equal(dummy.algorithm, PASSWORD_HASH_OPTIONS.algorithm);
     assert.equal(dummy.memoryCost, PASSWORD_HASH_OPTIONS.memoryCost);
@@ -62,27 +74,32 @@ describe('verifyPasswordOrDummy: unknown users cost the same work', () => {
     assert.equal(needsRehash(DUMMY_PASSWORD_HASH_FOR_TESTS), false);
   });
 
-  test('a real hash → the real answer', async () => {
+  test('a real hash → exactly one verification, against it, with the real answer', async () => {
     const h = await hashPassword('correct horse battery staple');
-    assert.equal(await verifyPasswordOrDummy(h, 'correct horse battery staple'), true);
-    assert.equal(await verifyPasswordOrDummy(h, 'wrong password!'), false);
+    const { verify, calls } = countingVerifier();
+    assert.equal(await verifyPasswordOrDummy(h, 'correct horse battery staple', verify), true);
+    assert.equal(await verifyPasswordOrDummy(h, 'wrong password!', verify), false);
+    assert.deepEqual(calls.map((c) => c.hash), [h, h]);
   });
 
-  test('unknown and known-with-wrong-password take comparable time (same argon2 work)', async () => {
+  test('unknown and known-with-wrong-password cost the same argon2 CPU work (process CPU time, argon2 threads included)', async () => {
     const h = await hashPassword('correct horse battery staple');
-    const time = async (fn: () => Promise<unknown>): Promise<number> => {
+    const cpu = async (fn: () => Promise<unknown>): Promise<number> => {
       const samples: number[] = [];
       for (let i = 0; i < 5; i++) {
-        const start = performance.now();
+        const start = process.cpuUsage();
         await fn();
-        samples.push(performance.now() - start);
+        const used = process.cpuUsage(start);
+        samples.push((used.user + used.system) / 1000);
       }
       return samples.sort((a, b) => a - b)[2] ?? 0;
     };
-    const unknown = await time(() => verifyPasswordOrDummy(null, 'wrong password!'));
-    const known = await time(() => verifyPasswordOrDummy(h, 'wrong password!'));
-    // A lenient bound (shared CI machines are noisy); a skipped verification would be ~100× faster.
-    assert.ok(unknown > known / 3 && unknown < known * 3, `unknown ${unknown.toFixed(1)} ms vs known ${known.toFixed(1)} ms`);
+    const unknown = await cpu(() => verifyPasswordOrDummy(null, 'wrong password!'));
+    const known = await cpu(() => verifyPasswordOrDummy(h, 'wrong password!'));
+    // Contrast: a password too short to be one is refused before argon2 runs at all.
+    const none = await cpu(() => verifyPasswordOrDummy(h, 'short'));
+    assert.ok(unknown > known / 2 && unknown < known * 2, `unknown ${unknown.toFixed(1)} ms vs known ${known.toFixed(1)} ms of CPU`);
+    assert.ok(none < known / 10, `no verification ${none.toFixed(2)} ms vs one ${known.toFixed(1)} ms: the measure tells work from none`);
   });
 });
 

@@ -73,20 +73,23 @@ export async function verifyPassword(passwordHash: string, password: unknown): P
   }
 }
 
+/** How a password is checked against a hash; {@link verifyPassword} unless a test observes the calls. */
+export type PasswordVerifier = (passwordHash: string, password: unknown) => Promise<boolean>;
+
 /**
  * Verifies against the user's hash, or — when there is no user or no password — against a dummy hash of the same
  * cost, and answers `false`. Unknown identifiers and wrong passwords then take the same time, so timing does not
- * tell which accounts exist.
+ * tell which accounts exist. `verify` is for tests that count the verifications.
  *
  * @example
  * const ok = await verifyPasswordOrDummy(user?.passwordHash ?? null, body.password);
  */
-export async function verifyPasswordOrDummy(passwordHash: string | null, password: unknown): Promise<boolean> {
+export async function verifyPasswordOrDummy(passwordHash: string | null, password: unknown, verify: PasswordVerifier = verifyPassword): Promise<boolean> {
   if (passwordHash === null) {
-    await verifyPassword(DUMMY_HASH, password);
+    await verify(DUMMY_HASH, password);
     return false;
   }
-  return verifyPassword(passwordHash, password);
+  return verify(passwordHash, password);
 }
 
 /**

@@ -44,21 +44,33 @@ describe('secret box: AES-256-GCM at rest', () => {
     assert.equal(Buffer.from(a.split('.')[2] ?? '', 'base64url').length, secret.length + 16);
   });
 
-  test('any flipped bit is refused with a PortcullisError that carries no secret', () => {
+  /** `bytes` with bit `i` flipped. */
+  function flipped(bytes: Buffer, i: number): Buffer {
+    const out = Buffer.from(bytes);
+    out[i >> 3] = (out[i >> 3] ?? 0) ^ (1 << (i & 7));
+    return out;
+  }
+
+  test('every single flipped bit — of the version, the IV, the ciphertext, the tag and the AAD — is refused with a PortcullisError that carries no secret', () => {
     const sealed = box.seal(secret, aad);
     const [version, iv, body] = sealed.split('.') as [string, string, string];
-    const bodyBytes = Buffer.from(body, 'base64url');
-    const ivBytes = Buffer.from(iv, 'base64url');
-    for (let i = 0; i < bodyBytes.length * 8; i += 7) {
-      const altered = Buffer.from(bodyBytes);
-      altered[i >> 3] = (altered[i >> 3] ?? 0) ^ (1 << (i & 7));
-      const tampered = `${version}.${iv}.${altered.toString('base64url')}`;
-      refusedWithoutLeak(tampered, () => box.open(tampered, aad));
+    const parts: Array<[string, Buffer, (altered: Buffer) => [string, string]]> = [
+      ['version', Buffer.from(version, 'ascii'), (v) => [`${v.toString('latin1')}.${iv}.${body}`, aad]],
+      ['IV', Buffer.from(iv, 'base64url'), (v) => [`${version}.${v.toString('base64url')}.${body}`, aad]],
+      ['ciphertext and tag', Buffer.from(body, 'base64url'), (v) => [`${version}.${iv}.${v.toString('base64url')}`, aad]],
+      ['AAD', Buffer.from(aad, 'latin1'), (v) => [sealed, v.toString('latin1')]],
+    ];
+    let flips = 0;
+    for (const [what, bytes, rebuild] of parts) {
+      for (let i = 0; i < bytes.length * 8; i++) {
+        const [tampered, tamperedAad] = rebuild(flipped(bytes, i));
+        assert.ok(tampered !== sealed || tamperedAad !== aad, `${what} bit ${i} changed something`);
+        refusedWithoutLeak(tampered, () => box.open(tampered, tamperedAad));
+        flips++;
+      }
     }
-    const alteredIv = Buffer.from(ivBytes);
-    alteredIv[0] = (alteredIv[0] ?? 0) ^ 1;
-    const tamperedIv = `${version}.${alteredIv.toString('base64url')}.${body}`;
-    refusedWithoutLeak(tamperedIv, () => box.open(tamperedIv, aad));
+    // 2 version bytes, 12 IV bytes, 20 ciphertext + 16 tag bytes, 17 AAD bytes: every one of their bits.
+    assert.equal(flips, (2 + 12 + secret.length + 16 + Buffer.byteLength(aad, 'latin1')) * 8);
   });
 
   test('malformed values are refused: other version, wrong IV length, truncated tag, junk characters', () => {

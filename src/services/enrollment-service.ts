@@ -9,6 +9,7 @@ import { amrOf, enrollableOptions, MFA_SESSION_TTL_MS, type FlowResult } from '.
 import { concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
 import type { RequestContext } from './risk.ts';
 import { issueSessionToken } from './session-token.ts';
+import { pausePoint } from '../testing/pause-point.ts';
 
 /** A pending factor that is not confirmed in this time is swept; it never counts meanwhile (SECURITY rule 5). */
 export const PENDING_FACTOR_TTL_MS = 10 * 60_000;
@@ -150,6 +151,7 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
   const recoveryCodes = await deps.store.transaction(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
     if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
+    pausePoint('totp-confirm:factor-activated'); // crash tests only (src/testing/pause-point.ts); inert otherwise
     if (usedBreakGlass(session)) {
       for (const old of await t.factors.listForUser(user.id, 'active')) {
         if (old.type !== 'totp' || old.id === factor.id) continue;

@@ -6,6 +6,14 @@
  * - 1,000 concurrent wrong codes across 100 sessions → the factor's failure count in the store is exact, at most
  *   the limit (10) of wrong codes is ever evaluated, the lock engages, and a correct code during the lock fails;
  * - and, one request at a time, the exact boundary: 9 answers with attempts remaining, the 10th locks.
+ *
+ * What each half proves. PostgreSQL: the requests run on a pool of 10 connections, so the conditional writes race
+ * in the database. SQLite: the product runs one process with one connection per file, so SQL statements
+ * serialise; the 100 requests in flight interleave only between statements (at every `await` of the services).
+ * The SQLite half therefore proves that no service reads then writes across an `await` (a read-then-write there
+ * would let several requests through), not that the conditional write is atomic between connections — that is
+ * shown for SQLite at the store level with one connection per worker thread
+ * (test/store/sqlite.multi-connection-races-exactly-one.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -38,6 +38,9 @@ describe('decision log lines', () => {
     assert.equal(line['outcome'], 'allow');
     assert.equal(line['userId'], user.id);
     assert.equal(line['tenantId'], tenant.id);
-    assert.ok(!JSON.stringify(lines).includes(PASSWORD), 'the password reached the log');
+    const logged = JSON.stringify(lines);
+    assert.ok(!logged.includes(PASSWORD), 'the password reached the log');
+    assert.ok(!logged.includes(client.secret), 'the client secret reached the log');
+    assert.ok(!logged.includes(client.authorization.slice('Basic '.length)), 'the Basic credentials reached the log');
   });
 });

@@ -4,7 +4,8 @@
  * codes alone are no enrollment; a first-party application is always walled). Over `inject`, on SQLite and
  * PostgreSQL: sign-in, status/check, verify with every wrong method, enrollment confirm with wrong codes, a
  * break-glass recovery code — none answers `authenticated` or `verified: true`, none records a successful sign-in,
- * a last-MFA time or a trusted device.
+ * a last-MFA time or a trusted device. "Every sign-in path" is held to the routes there are: every application route
+ * of the OpenAPI document must be driven here or be listed as issuing no session (a new route fails until it is).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +30,16 @@ import {
 } from './auth-support.ts';
 
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'walls' };
+
+/** The application routes this file drives under `enrollment: required` (each can end a sign-in or a challenge). */
+const DRIVEN_HERE = ['POST /auth/signin', 'POST /auth/mfa/status/check', 'POST /auth/mfa/verify', 'POST /auth/mfa/step-up', 'POST /auth/mfa/enroll/totp', 'POST /auth/mfa/enroll/totp/confirm'];
+/** Application routes that issue no session and verify no factor, with the reason; anything else must be driven here. */
+const NO_SESSION: Record<string, string> = {
+  'GET /auth/mfa/status': 'reads the factor list',
+  'POST /auth/mfa/enrollment': 'opens a voluntary enrollment session; its confirm answers `enrolled`, not a sign-in (auth-voluntary-enrollment test)',
+  'POST /auth/mfa/recovery-codes': 'regenerates codes after a recent MFA',
+  'DELETE /auth/mfa/factors/{factorId}': 'removes a factor after a recent MFA',
+};
 const METHODS = ['totp', 'recovery_codes', 'webauthn', 'email_otp', 'sms_otp', 'push', 'custom'];
 
 /** Nothing in the answer may read as a completed sign-in. */
@@ -62,6 +73,18 @@ forEachDialect((dialect) => {
     const devices = await h.database.db.selectFrom('trusted_devices').select('device_id').where('user_id', '=', userId).execute();
     assert.deepEqual(devices, [], 'no trusted device');
   };
+
+  it('every application route in the OpenAPI document is driven here or documented above as issuing no session', async () => {
+    const doc = JSON.parse((await h.app.inject({ method: 'GET', url: '/api/openapi.json' })).body) as { paths: Record<string, Record<string, { security?: Record<string, unknown>[] }>> };
+    const application = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => (op.security ?? []).some((s) => 'clientCredentials' in s))
+        .map(([method]) => `${method.toUpperCase()} ${path.replace(/^\/api\/v1/, '')}`),
+    );
+    const unaccounted = application.filter((route) => !DRIVEN_HERE.includes(route) && NO_SESSION[route] === undefined);
+    assert.deepEqual(unaccounted, [], 'a new application route: show in this file that under enrollment: required it reaches no session without MFA (and add it to DRIVEN_HERE), or list it in NO_SESSION with the reason');
+    for (const route of DRIVEN_HERE) assert.ok(application.includes(route), `${route} is still a route`);
+  });
 
   describe('a user without a factor', () => {
     it('sign-in, status/check (by id and external id) and step-up all wall; verify refuses every method', async () => {
