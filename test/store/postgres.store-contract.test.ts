@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sql } from 'kysely';
-import { migrateToLatest, openDatabase } from '../../src/store/index.ts';
+import { migrateToLatest, migrationsFor, openDatabase } from '../../src/store/index.ts';
 import { createFreshSchema, dropSchema, postgresTestUrl } from '../support/postgres.ts';
 import { runStoreContract } from './contract.ts';
 
@@ -40,17 +40,21 @@ runStoreContract({
 
 test('two schemas of one PostgreSQL database migrate independently (Kysely would otherwise find the other one’s migration table)', { skip }, async () => {
   const schemas = [await createFreshSchema(pgUrl(), 'portcullis_test'), await createFreshSchema(pgUrl(), 'portcullis_test')];
+  const tableCounts: number[] = [];
   try {
     for (const schema of schemas) {
       const database = await openDatabase({ url, schema });
       try {
-        assert.deepEqual((await migrateToLatest(database)).applied, ['0001-initial']);
+        assert.deepEqual((await migrateToLatest(database)).applied, Object.keys(migrationsFor('postgres')));
         const tables = await sql<{ n: number }>`select count(*) as n from information_schema.tables where table_schema = ${schema}`.execute(database.db);
-        assert.equal(tables.rows[0]?.n, 14);
+        // The twelve tables of 0001, those later migrations add, and Kysely's two.
+        assert.ok((tables.rows[0]?.n ?? 0) >= 14);
+        tableCounts.push(tables.rows[0]?.n ?? 0);
       } finally {
         await database.close();
       }
     }
+    assert.equal(tableCounts[1], tableCounts[0], 'the second schema got every table too');
   } finally {
     for (const schema of schemas) await dropSchema(pgUrl(), schema);
   }

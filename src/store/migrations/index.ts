@@ -3,6 +3,7 @@ import { Migrator, type Migration, type MigrationResult } from 'kysely/migration
 import { PortcullisError } from '../../core/index.ts';
 import type { Database, Dialect } from '../database.ts';
 import { initialMigration } from './0001-initial.ts';
+import { signinThrottleMigration } from './0004-signin-throttle.ts';
 
 /**
  * The one migration set, for both dialects, in order. Names sort lexically; never rename or edit a released one —
@@ -11,6 +12,7 @@ import { initialMigration } from './0001-initial.ts';
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
+    '0004-signin-throttle': signinThrottleMigration(),
   };
 }
 
