@@ -180,7 +180,8 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
   // A user without a password (made by an administrator, or by an application's own sign-in), an unknown
   // identifier and a refused attempt are all checked against the dummy hash: the same cost, never a pass.
   const checked = found !== null && attempt.refusal === null ? found.user.passwordHash : null;
-  if (found === null || !(await verifyPasswordOrDummy(checked, input.password))) {
+  const passed = await verifyPasswordOrDummy(checked, input.password);
+  if (found === null || !passed) {
     const reason = found === null ? 'unknown_identifier' : (attempt.refusal ?? 'bad_password');
     await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
