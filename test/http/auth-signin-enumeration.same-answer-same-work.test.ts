@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AliasNode, TableNode, type KyselyPlugin, type OperationNode, type PluginTransformQueryArgs, type PluginTransformResultArgs, type QueryResult, type RootOperationNode, type UnknownRow } from 'kysely';
-import { LOCKED_UNTIL_RESET, type UserRecord } from '../../src/store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type UserRecord } from '../../src/store/index.ts';
 import { deviceKeyOf } from '../../src/services/risk.ts';
 import { forEachDialect, openTestDatabase, type Harness } from '../support/harness.ts';
 import { api, auditOf, createAuthHarness, createClient, createTenant, createUser, PASSWORD, type ApiResult, type TestClient } from './auth-support.ts';
@@ -78,9 +78,14 @@ forEachDialect((dialect) => {
     client = await createClient(h, 'enumeration');
     tenantId = (await createTenant(h, 'enum', { enrollment: 'optional', challenge: 'never' })).id;
     for (const name of ['wrong', 'device-locked', 'account-locked', 'known']) users[name] = await createUser(h, tenantId, `${name}@example.com`);
-    // Locked paths, as 100 failures leave them: the unknown-device path of one user, the whole account of another.
-    await h.database.db.updateTable('users').set({ unknown_device_failures: 100, unknown_device_locked_until: LOCKED_UNTIL_RESET }).where('id', '=', users['device-locked']?.id ?? '').execute();
-    await h.database.db.updateTable('users').set({ failed_signins: 100, locked_until: LOCKED_UNTIL_RESET }).where('id', '=', users['account-locked']?.id ?? '').execute();
+    // Locked paths: one user's, by a stranger's 100 wrong passwords (each from its own address, ten at a time);
+    // another's whole account, as 100 wrong codes leave it.
+    for (let i = 0; i < ACCOUNT_FAILURE_LIMIT; i += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, j) => api(h, client, 'POST', '/auth/signin', { tenant: 'enum', identifier: 'device-locked@example.com', password: `guess ${i + j}`, context: { ip: `198.51.100.${i + j}` } })),
+      );
+    }
+    await h.database.db.updateTable('users').set({ failed_signins: ACCOUNT_FAILURE_LIMIT, locked_until: LOCKED_UNTIL_RESET }).where('id', '=', users['account-locked']?.id ?? '').execute();
     // Devices that completed MFA for `known` and for `account-locked` (trusted devices are written only then).
     await h.store.forTenant(tenantId).trustedDevices.upsert(users['known']?.id ?? '', deviceKeyOf(tenantId, 'phone-of-known') ?? '', h.clock.now());
     await h.store.forTenant(tenantId).trustedDevices.upsert(users['account-locked']?.id ?? '', deviceKeyOf(tenantId, 'phone-of-locked') ?? '', h.clock.now());
@@ -114,7 +119,7 @@ forEachDialect((dialect) => {
       }
       assert.deepEqual(new Set(answers.values()), new Set(['401 application/json; charset=utf-8 {"error":"INVALID_CREDENTIALS","message":"The identifier or password is wrong."}']), JSON.stringify(Object.fromEntries(answers), null, 1));
       // The administrators still see why (the audit reason), never the password.
-      const reasons = (await auditOf(h, tenantId)).filter((e) => e.event === 'user.signin_failed').map((e) => `${String(e.data['reason'])}/${String(e.data['path'])}`);
+      const reasons = (await auditOf(h, tenantId)).filter((e) => e.event === 'user.signin_failed').slice(ACCOUNT_FAILURE_LIMIT).map((e) => `${String(e.data['reason'])}/${String(e.data['path'])}`);
       assert.deepEqual(reasons, [
         'unknown_identifier/unknown_identifier',
         'bad_password/unknown_device',

@@ -56,11 +56,6 @@ forEachDialect((dialect) => {
 
       const guesses = await strangerGuesses('victim', ACCOUNT_FAILURE_LIMIT);
       for (const r of guesses) expectError(r, 401, 'INVALID_CREDENTIALS');
-      const t = h.store.forTenant(tenant.id);
-      const user = await t.users.get(enrolled.userId);
-      assert.equal(user?.unknownDeviceFailures, ACCOUNT_FAILURE_LIMIT);
-      assert.equal(user?.unknownDeviceLockedUntil, LOCKED_UNTIL_RESET);
-      assert.deepEqual([user?.failedSignins, user?.lockedUntil], [0, null], 'the account itself is not locked');
 
       // The stranger holding the right password now: refused unevaluated, with the answer of a wrong one.
       const stolen = await signIn('victim', PASSWORD, { ip: '198.51.100.200', deviceId: 'attacker-new' });
@@ -75,6 +70,12 @@ forEachDialect((dialect) => {
       const own = await signIn('victim', PASSWORD, LAPTOP);
       expectStatus(own, 200, 'known device');
       assert.equal(own.body.status, 'mfa_required');
+      const t = h.store.forTenant(tenant.id);
+      const user = await t.users.get(enrolled.userId);
+      // 100 guesses and the 2 refused attempts after them, all counted; the account itself is not locked.
+      assert.equal(user?.unknownDeviceFailures, ACCOUNT_FAILURE_LIMIT + 2);
+      assert.equal(user?.unknownDeviceLockedUntil, LOCKED_UNTIL_RESET);
+      assert.deepEqual([user?.failedSignins, user?.lockedUntil], [0, null]);
       const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: own.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
       expectStatus(verified, 200, 'verify');
       assert.equal(verified.body.verified, true);
