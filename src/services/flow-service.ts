@@ -150,8 +150,8 @@ export interface SigninInput {
  *   both); a stranger's guesses lock only the unknown-device path, and the user's own devices still sign in.
  *   The account lock closes both paths.
  * - **Spraying.** Failures from one IP across a tenant's accounts are counted in the database (every node): past
- *   50 in a 15-minute window, password sign-in from that IP answers `RATE_LIMITED` with `retryAfter` before any
- *   lookup of a password — except from a known device, which a sprayer does not hold.
+ *   50 in a 15-minute window, password sign-in from that IP answers `RATE_LIMITED` with `retryAfter` before its
+ *   password is checked — except from a known device, which a sprayer does not hold.
  *
  * Every attempt is counted before its password is checked (reserve first) and checked only within its limits, so
  * that concurrent guesses past a limit are refused unevaluated — a right password among them too; a right
