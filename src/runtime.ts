@@ -118,9 +118,10 @@ export async function bootstrapFirstAdmin(store: Store, now: number): Promise<st
 
 /**
  * Housekeeping every node may run (each step is a conditional write, so two nodes doing it at once is harmless):
- * abandoned MFA sessions are marked expired and audited as `mfa.abandoned`; expired pending factors are deleted.
+ * abandoned MFA sessions are marked expired and audited as `mfa.abandoned`; expired pending factors are deleted;
+ * sign-in throttle rows whose window ended are deleted (a hit on one would have restarted it anyway).
  */
-export async function sweep(store: Store, now: number): Promise<{ abandoned: number; pendingDeleted: number }> {
+export async function sweep(store: Store, now: number): Promise<{ abandoned: number; pendingDeleted: number; throttlesDeleted: number }> {
   const expired = await store.maintenance.expireMfaSessions(now);
   for (const session of expired) {
     await store.forTenant(session.tenantId).audit.append({
@@ -133,5 +134,6 @@ export async function sweep(store: Store, now: number): Promise<{ abandoned: num
     });
   }
   const pendingDeleted = await store.maintenance.deleteExpiredPendingFactors(now);
-  return { abandoned: expired.length, pendingDeleted };
+  const throttlesDeleted = await store.maintenance.deleteExpiredSigninThrottles(now);
+  return { abandoned: expired.length, pendingDeleted, throttlesDeleted };
 }

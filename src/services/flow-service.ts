@@ -1,11 +1,12 @@
 import { PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
-import { ACCOUNT_FAILURE_LIMIT, type ApplicationRecord, type JsonObject, type MfaSessionRecord, type TenantStore, type UserRecord } from '../store/index.ts';
+import type { ApplicationRecord, JsonObject, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
 import { verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, findTenant, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
-import { attemptWithinLimit, verifyFactorProof } from './factor-verify.ts';
+import { verifyFactorProof } from './factor-verify.ts';
 import { amrOf, blockedError, enrollableOptions, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
-import type { RequestContext } from './risk.ts';
+import { deviceKeyOf, type RequestContext } from './risk.ts';
+import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueSessionToken, parseSessionToken } from './session-token.ts';
 
 export interface Caller {
@@ -134,39 +135,66 @@ export interface SigninInput {
 }
 
 /**
- * Password sign-in (headless). Unknown user and wrong password cost the same argon2 work and answer alike; the
- * per-account failure counter is shared with every MFA path (SECURITY rule 3). The attempt is counted before the
- * password is checked (reserve first, as for codes) and the password checked only within the limit, so that
- * concurrent guesses past the limit are refused unevaluated — a right password among them too; a right password
- * gives its reservation back.
+ * Password sign-in (headless). Issue 11, enumeration and lockout as a weapon:
+ *
+ * - **One answer.** An unknown tenant or identifier, a wrong password, and any password on a locked path all
+ *   answer `INVALID_CREDENTIALS` with the same message; the lock shows only to administrators (the user's
+ *   `locked` / `unknownDeviceLocked`, and the `reason` of `user.signin_failed`).
+ * - **The same work.** For a tenant that exists, each of those does the same statements: the IP count, one lookup
+ *   (user and known device together), one write reserving the attempt (the user's counter, or for an unknown
+ *   identifier a throttle row standing in for it), one argon2 verification (against a dummy hash when there is
+ *   nothing to check), and the failure's history row and audit record in one transaction.
+ * - **Smart lockout.** An attempt from a known device (one that completed MFA for this user) counts on the
+ *   account's counter, shared with every MFA code (SECURITY rule 3); any other counts on the user's unknown-device
+ *   counter. Each locks at 100 until a reset (a completed sign-in, a verified factor, an admin unlock resets
+ *   both); a stranger's guesses lock only the unknown-device path, and the user's own devices still sign in.
+ *   The account lock closes both paths.
+ * - **Spraying.** Failures from one IP across a tenant's accounts are counted in the database (every node): past
+ *   50 in a 15-minute window, password sign-in from that IP answers `RATE_LIMITED` with `retryAfter` before its
+ *   password is checked — except from a known device, which a sprayer does not hold.
+ *
+ * Every attempt is counted before its password is checked (reserve first) and checked only within its limits, so
+ * that concurrent guesses past a limit are refused unevaluated — a right password among them too; a right
+ * password gives its reservations back. The counters are in src/services/signin-throttle.ts.
  */
 export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInput): Promise<FlowResult> {
+  const invalid = (): PortcullisError => new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
   const tenantRecord = await findTenant(deps.store, input.tenant);
-  const tenant = tenantRecord === null ? null : deps.store.forTenant(tenantRecord.id);
-  const user = tenant === null ? null : await tenant.users.findByEmail(input.identifier);
-  if (tenant === null || user === null) {
+  if (tenantRecord === null) {
+    // Tenants are not secret (their slugs name the sign-in pages); no row is written under one that does not exist.
     await verifyPasswordOrDummy(null, input.password);
-    throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
+    throw invalid();
   }
+  const tenant = deps.store.forTenant(tenantRecord.id);
   const now = deps.now();
-  const locked = async (reason: string): Promise<never> => {
-    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason } });
-    throw new PortcullisError('ACCOUNT_LOCKED', 'Too many failed attempts; the account is locked. An administrator can unlock it.');
-  };
-  if (user.lockedUntil !== null && user.lockedUntil > now) return locked('account_locked');
-  const reserved = await tenant.users.recordSigninFailure(user.id, now);
-  const place = reserved?.failures ?? Number.MAX_SAFE_INTEGER;
-  if (!attemptWithinLimit(place, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) return locked('limit_reached');
-  // A user without a password (made by an administrator, or by an application's own sign-in) never passes here.
-  if (!(await verifyPasswordOrDummy(user.passwordHash, input.password))) {
-    await tenant.signins.append({ userId: user.id, applicationId: caller.application.id, ip: input.context.ip ?? null, deviceId: null, userAgent: input.context.userAgent ?? null, outcome: 'failed', at: now });
-    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: 'bad_password', failures: place } });
-    throw new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
+  const ip = await reserveIpAttempt(tenant, input.context.ip, now);
+  const found = await tenant.users.findForSignin(input.identifier, deviceKeyOf(tenant.tenantId, input.context.deviceId));
+  if (!ip.within && found?.knownDevice !== true) {
+    // Audited once per window (the one attempt whose place is just past the limit), not once per refusal.
+    if (ip.failures === IP_FAILURE_LIMIT + 1) {
+      await tenant.audit.append({ at: now, actor: actorOf(caller), applicationId: caller.application.id, event: 'auth.signin_blocked', data: { reason: 'ip_failure_limit', ip: input.context.ip ?? null, failures: ip.failures, until: new Date(ip.windowEndsAt).toISOString() } });
+    }
+    throw new PortcullisError('RATE_LIMITED', 'Too many failed sign-ins from this address; retry later.', { extra: { retryAfter: new Date(ip.windowEndsAt).toISOString() } });
   }
-  await tenant.users.releaseSigninFailure(user.id);
-  // A right password alone does not reset the account's failure count: MFA failures share it, and only a completed
-  // sign-in resets it (in `conclude`, or a verified factor), so a password cannot wipe the count of wrong codes.
-  return decideAfterPassword(deps, tenant, caller, user, input.context);
+  const attempt = await reservePasswordAttempt(tenant, found, input.identifier, now);
+  // A user without a password (made by an administrator, or by an application's own sign-in), an unknown
+  // identifier and a refused attempt are all checked against the dummy hash: the same cost, never a pass.
+  const checked = found !== null && attempt.refusal === null ? found.user.passwordHash : null;
+  const passed = await verifyPasswordOrDummy(checked, input.password);
+  if (found === null || !passed) {
+    const reason = found === null ? 'unknown_identifier' : (attempt.refusal ?? 'bad_password');
+    await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      await t.signins.append({ userId: found?.user.id ?? null, applicationId: caller.application.id, ip: input.context.ip ?? null, deviceId: null, userAgent: input.context.userAgent ?? null, outcome: 'failed', at: now });
+      await t.audit.append({ at: now, actor: actorOf(caller), userId: found?.user.id ?? null, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason, path: attempt.path, failures: attempt.failures } });
+    });
+    throw invalid();
+  }
+  await Promise.all([attempt.release(), releaseIpAttempt(tenant, ip, now)]);
+  // A right password alone does not reset the failure counts: MFA failures share the account's, and only a
+  // completed sign-in resets them (in `conclude`, or a verified factor), so a password cannot wipe the count of
+  // wrong codes.
+  return decideAfterPassword(deps, tenant, caller, found.user, input.context);
 }
 
 /** The sign-in decision once the primary step (a password) is done: allow, challenge, enroll or deny. */

@@ -7,6 +7,7 @@ import { adminTokenRepository, applicationRepository, tenantRepository } from '.
 import { applicationPolicyRepository, tenantPolicyRepository } from './policy-repositories.ts';
 import { mfaSessionRepository, signinHistoryRepository, trustedDeviceRepository } from './session-repositories.ts';
 import { signingKeyRepository } from './signing-key-repository.ts';
+import { signinThrottleRepository } from './signin-throttle-repository.ts';
 import type { Store, TenantStore } from './types.ts';
 import { userRepository } from './user-repository.ts';
 
@@ -30,6 +31,7 @@ function bind(binding: Binding): Store {
       signins: signinHistoryRepository(binding, tenantId),
       trustedDevices: trustedDeviceRepository(binding, tenantId),
       audit: auditRepository(binding, tenantId),
+      signinThrottle: signinThrottleRepository(binding, tenantId),
     }),
     transaction: <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
       if (binding.inTransaction) return fn(store);

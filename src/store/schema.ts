@@ -41,6 +41,9 @@ export interface UsersTable {
   last_mfa_at: number | null;
   failed_signins: Generated<number>;
   locked_until: number | null;
+  /** Migration 0004: smart lockout's separate count of wrong passwords from unknown devices. */
+  unknown_device_failures: Generated<number>;
+  unknown_device_locked_until: Generated<number | null>;
   created_at: number;
   updated_at: number;
 }
@@ -179,6 +182,17 @@ export interface SigningKeysTable {
   retire_after: number | null;
 }
 
+/** Migration 0004: fixed-window failure counters of password sign-in (per IP, per unknown identifier). */
+export interface SigninThrottleTable {
+  tenant_id: string;
+  /** `ip` or `identifier`. */
+  scope: string;
+  /** SHA-256 (hex) of what is counted; never the IP or identifier itself. */
+  key: string;
+  failures: number;
+  window_ends_at: number;
+}
+
 /** The whole schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -194,4 +208,5 @@ export interface Schema {
   audit_events: AuditEventsTable;
   admin_tokens: AdminTokensTable;
   signing_keys: SigningKeysTable;
+  signin_throttle: SigninThrottleTable;
 }

@@ -284,9 +284,19 @@ export interface UserRecord {
   /** An admin's per-user exemption, in force until then. */
   readonly exemptUntil: Millis | null;
   readonly lastMfaAt: Millis | null;
-  /** Consecutive failed sign-ins (SECURITY rule 3, per account). */
+  /**
+   * Consecutive failures counted on the account (SECURITY rule 3): every wrong MFA code, and wrong passwords from
+   * the user's known devices. At 100 the account is locked (every path) until a reset.
+   */
   readonly failedSignins: number;
   readonly lockedUntil: Millis | null;
+  /**
+   * Consecutive wrong passwords from devices the user never completed MFA on (smart lockout): counted apart from
+   * {@link UserRecord.failedSignins}, so a stranger's guesses lock only the unknown-device path. At 100, password
+   * sign-in from unknown devices is refused until a reset; known devices still sign in.
+   */
+  readonly unknownDeviceFailures: number;
+  readonly unknownDeviceLockedUntil: Millis | null;
   readonly createdAt: Millis;
   readonly updatedAt: Millis;
 }
@@ -335,13 +345,60 @@ export interface UserRepository {
   recordMfa(id: string, at: Millis): Promise<boolean>;
   /** One atomic increment of the account's consecutive failures (default limit 100, lock until reset). */
   recordSigninFailure(id: string, now: Millis, options?: FailureOptions): Promise<FailureState | null>;
-  /** Clears the account's failure count and lock. */
+  /**
+   * Clears the account's failure count and lock, and the unknown-device count and lock with them (a completed
+   * sign-in, a verified factor, an admin unlock: each a reset from an authenticated session).
+   */
   resetSigninFailures(id: string): Promise<boolean>;
   /**
    * Takes back one reserved failure (an attempt counted before it was evaluated, that turned out right): one atomic
    * decrement, never below zero; a lock goes with it when the count falls back under `limit` (default 100).
    */
   releaseSigninFailure(id: string, options?: { readonly limit?: number }): Promise<boolean>;
+  /**
+   * The password sign-in lookup, one statement whichever way it goes: the user by (normalised) email, and whether
+   * `deviceId` (the stored, hashed form; `null` for none) has a trusted-device row for them — a device that
+   * completed MFA (smart lockout's "known device"). `null` when no user has that email.
+   */
+  findForSignin(email: string, deviceId: string | null): Promise<{ readonly user: UserRecord; readonly knownDevice: boolean } | null>;
+  /**
+   * One atomic increment of the unknown-device failure count (default limit 100, lock until reset), returning its
+   * state and, read by the same statement, whether the account itself is locked at `now`.
+   */
+  recordUnknownDeviceFailure(id: string, now: Millis, options?: FailureOptions): Promise<(FailureState & { readonly accountLocked: boolean }) | null>;
+  /** {@link UserRepository.releaseSigninFailure} for the unknown-device count. */
+  releaseUnknownDeviceFailure(id: string, options?: { readonly limit?: number }): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sign-in throttles (failed password sign-ins per IP, and per unknown identifier)
+
+/** What a throttle row counts: failures from one IP (bucket), or for one identifier that matches no user. */
+export type ThrottleScope = 'ip' | 'identifier';
+
+/** A throttle counter right after one atomic increment (or as stored). */
+export interface ThrottleState {
+  /** Failures counted in the current window, this one included. */
+  readonly failures: number;
+  /** When the current window ends (and the count starts again from zero). */
+  readonly windowEndsAt: Millis;
+}
+
+/**
+ * A tenant's fixed-window failure counters, shared by every node through the database. Keys are opaque (the
+ * caller hashes what it counts); every row carries its tenant (SECURITY rule 8).
+ */
+export interface SigninThrottleRepository {
+  /**
+   * One atomic upsert-increment (`INSERT … ON CONFLICT DO UPDATE … RETURNING`): a new row, or a row whose window
+   * ended, starts a window of `windowMs` at `now` with a count of 1; otherwise the count goes up by one. Exact
+   * under any concurrency, on every node.
+   */
+  hit(scope: ThrottleScope, key: string, now: Millis, windowMs: number): Promise<ThrottleState>;
+  /** Takes back one counted failure of the window running at `now` (never below zero); false when none. */
+  release(scope: ThrottleScope, key: string, now: Millis): Promise<boolean>;
+  /** The counter of the window running at `now`, or `null` (none, or its window ended). */
+  get(scope: ThrottleScope, key: string, now: Millis): Promise<ThrottleState | null>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -716,6 +773,8 @@ export interface MaintenanceRepository {
   expireMfaSessions(now: Millis): Promise<readonly MfaSessionRecord[]>;
   /** Deletes pending factors whose expiry passed (and nothing else); returns how many. */
   deleteExpiredPendingFactors(now: Millis): Promise<number>;
+  /** Deletes sign-in throttle rows whose window ended by `now`; returns how many. */
+  deleteExpiredSigninThrottles(now: Millis): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -732,6 +791,7 @@ export interface TenantStore {
   readonly signins: SigninHistoryRepository;
   readonly trustedDevices: TrustedDeviceRepository;
   readonly audit: AuditRepository;
+  readonly signinThrottle: SigninThrottleRepository;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** A tenant's users over Kysely; every query carries `tenant_id`. */
 import { randomUUID } from 'node:crypto';
 import { sql, type Selectable, type Updateable } from 'kysely';
-import { changed, failureState, normalizeEmail, num, numOrNull, pageSize, parseJsonArray, textCursor, toPage, write, type Binding } from './kysely-support.ts';
+import { bool, changed, failureState, normalizeEmail, num, numOrNull, pageSize, parseJsonArray, textCursor, toPage, write, type Binding } from './kysely-support.ts';
 import type { UsersTable } from './schema.ts';
 import { ACCOUNT_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type UserPatch, type UserRecord, type UserRepository } from './types.ts';
 
@@ -21,6 +21,8 @@ function toUser(row: Selectable<UsersTable>): UserRecord {
     lastMfaAt: numOrNull(row.last_mfa_at),
     failedSignins: num(row.failed_signins),
     lockedUntil: numOrNull(row.locked_until),
+    unknownDeviceFailures: num(row.unknown_device_failures),
+    unknownDeviceLockedUntil: numOrNull(row.unknown_device_locked_until),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -129,9 +131,15 @@ export function userRepository(b: Binding, tenantId: string): UserRepository {
         .executeTakeFirst();
       return row === undefined ? null : failureState(row, now);
     },
+    // Both counts at once: a reset from an authenticated session ends the unknown-device lock too.
     resetSigninFailures: async (id) =>
       changed(
-        await db.updateTable('users').set({ failed_signins: 0, locked_until: null }).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst(),
+        await db
+          .updateTable('users')
+          .set({ failed_signins: 0, locked_until: null, unknown_device_failures: 0, unknown_device_locked_until: null })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .executeTakeFirst(),
       ),
     releaseSigninFailure: async (id, options) => {
       const limit = options?.limit ?? ACCOUNT_FAILURE_LIMIT;
@@ -141,6 +149,66 @@ export function userRepository(b: Binding, tenantId: string): UserRepository {
           .set({
             failed_signins: sql<number>`case when failed_signins > 0 then failed_signins - 1 else 0 end`,
             locked_until: sql<number | null>`case when failed_signins - 1 < ${limit} then null else locked_until end`,
+          })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .executeTakeFirst(),
+      );
+    },
+
+    // One statement whether or not the user exists, so an unknown identifier costs the same read (issue 11).
+    findForSignin: async (email, deviceId) => {
+      const row = await db
+        .selectFrom('users')
+        .selectAll('users')
+        .select((eb) =>
+          eb
+            .exists(
+              eb
+                .selectFrom('trusted_devices')
+                .select('trusted_devices.device_id')
+                .whereRef('trusted_devices.tenant_id', '=', 'users.tenant_id')
+                .whereRef('trusted_devices.user_id', '=', 'users.id')
+                // No device id matches no row (stored ids are SHA-256 hex), and keeps the statement the same.
+                .where('trusted_devices.device_id', '=', deviceId ?? ''),
+            )
+            .as('known_device'),
+        )
+        .where('users.tenant_id', '=', tenantId)
+        .where('users.email', '=', normalizeEmail(email))
+        .executeTakeFirst();
+      if (row === undefined) return null;
+      const { known_device: knownDevice, ...user } = row;
+      return { user: toUser(user), knownDevice: bool(knownDevice) };
+    },
+    // As `recordSigninFailure`, on the unknown-device count; the account's lock is read by the same statement, so
+    // a lock engaged by concurrent MFA failures is seen by the attempt that races it.
+    recordUnknownDeviceFailure: async (id, now, options) => {
+      const limit = options?.limit ?? ACCOUNT_FAILURE_LIMIT;
+      const coolDown = options?.coolDownMs ?? null;
+      const lockValue = coolDown === null ? LOCKED_UNTIL_RESET : now + coolDown;
+      const row = await db
+        .updateTable('users')
+        .set({
+          unknown_device_failures: sql<number>`unknown_device_failures + 1`,
+          unknown_device_locked_until: sql<number | null>`case when unknown_device_failures + 1 >= ${limit} then ${lockValue} else unknown_device_locked_until end`,
+        })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .returning(['unknown_device_failures as failures', 'unknown_device_locked_until as locked_until', 'locked_until as account_locked_until'])
+        .executeTakeFirst();
+      if (row === undefined) return null;
+      const accountLockedUntil = numOrNull(row.account_locked_until);
+      return { ...failureState(row, now), accountLocked: accountLockedUntil !== null && accountLockedUntil > now };
+    },
+    releaseUnknownDeviceFailure: async (id, options) => {
+      const limit = options?.limit ?? ACCOUNT_FAILURE_LIMIT;
+      return changed(
+        await db
+          .updateTable('users')
+          .set({
+            unknown_device_failures: sql<number>`case when unknown_device_failures > 0 then unknown_device_failures - 1 else 0 end`,
+            unknown_device_locked_until: sql<number | null>`case when unknown_device_failures - 1 < ${limit} then null else unknown_device_locked_until end`,
           })
           .where('tenant_id', '=', tenantId)
           .where('id', '=', id)

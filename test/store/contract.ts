@@ -266,6 +266,8 @@ export function runStoreContract(target: ContractTarget): void {
           lastMfaAt: null,
           failedSignins: 0,
           lockedUntil: null,
+          unknownDeviceFailures: 0,
+          unknownDeviceLockedUntil: null,
           createdAt: NOW,
           updatedAt: NOW,
         });
@@ -335,6 +337,114 @@ export function runStoreContract(target: ContractTarget): void {
         const cooled = await t.users.recordSigninFailure(user.id, NOW, { limit: 1, coolDownMs: 60_000 });
         assert.deepEqual(cooled, { failures: 1, lockedUntil: NOW + 60_000, locked: true });
         assert.equal(await t.users.recordSigninFailure(randomUUID(), NOW), null);
+      });
+
+      it('unknown-device failures: 150 concurrent increments are exact, lock at 100 apart from the account, and a reset clears both', async () => {
+        const { t } = await newTenant();
+        const user = await newUser(t);
+        const states = await parallel(150, () => t.users.recordUnknownDeviceFailure(user.id, NOW));
+        assert.deepEqual(states.map((s) => s?.failures ?? -1).sort((a, b) => a - b), Array.from({ length: 150 }, (_, i) => i + 1));
+        for (const s of states) {
+          assert.ok(s !== null);
+          assert.equal(s.locked, s.failures >= 100, `failure ${s.failures}`);
+          assert.equal(s.lockedUntil, s.failures >= 100 ? LOCKED_UNTIL_RESET : null);
+          assert.equal(s.accountLocked, false);
+        }
+        const locked = await t.users.get(user.id);
+        assert.equal(locked?.unknownDeviceFailures, 150);
+        assert.equal(locked?.unknownDeviceLockedUntil, LOCKED_UNTIL_RESET);
+        // The account's own count and lock are untouched: the known-device path stays open.
+        assert.equal(locked?.failedSignins, 0);
+        assert.equal(locked?.lockedUntil, null);
+
+        // The account lock is read by the same statement.
+        await parallel(100, () => t.users.recordSigninFailure(user.id, NOW));
+        const both = await t.users.recordUnknownDeviceFailure(user.id, NOW);
+        assert.deepEqual(both, { failures: 151, lockedUntil: LOCKED_UNTIL_RESET, locked: true, accountLocked: true });
+
+        assert.equal(await t.users.resetSigninFailures(user.id), true);
+        const reset = await t.users.get(user.id);
+        assert.deepEqual([reset?.failedSignins, reset?.lockedUntil, reset?.unknownDeviceFailures, reset?.unknownDeviceLockedUntil], [0, null, 0, null]);
+
+        // A reservation given back takes its lock with it, and the count never goes below zero.
+        await parallel(99, () => t.users.recordUnknownDeviceFailure(user.id, NOW));
+        assert.equal((await t.users.recordUnknownDeviceFailure(user.id, NOW))?.locked, true);
+        assert.equal(await t.users.releaseUnknownDeviceFailure(user.id), true);
+        const released = await t.users.get(user.id);
+        assert.deepEqual([released?.unknownDeviceFailures, released?.unknownDeviceLockedUntil, released?.failedSignins], [99, null, 0]);
+        await t.users.resetSigninFailures(user.id);
+        assert.equal(await t.users.releaseUnknownDeviceFailure(user.id), true);
+        assert.equal((await t.users.get(user.id))?.unknownDeviceFailures, 0);
+        assert.equal(await t.users.recordUnknownDeviceFailure(randomUUID(), NOW), null);
+      });
+
+      it('findForSignin: the user by normalised email and whether the device completed MFA for them, in one lookup', async () => {
+        const { t } = await newTenant();
+        const user = await newUser(t, { email: 'known@example.com' });
+        const other = await newUser(t);
+        await t.trustedDevices.upsert(user.id, 'device-hash-1', NOW);
+        await t.trustedDevices.upsert(other.id, 'device-hash-2', NOW);
+        assert.deepEqual(await t.users.findForSignin(' KNOWN@example.com', 'device-hash-1'), { user, knownDevice: true });
+        assert.deepEqual(await t.users.findForSignin('known@example.com', 'device-hash-2'), { user, knownDevice: false }, "another user's device is not this user's");
+        assert.deepEqual(await t.users.findForSignin('known@example.com', null), { user, knownDevice: false });
+        assert.deepEqual(await t.users.findForSignin('known@example.com', ''), { user, knownDevice: false });
+        assert.equal(await t.users.findForSignin('nobody@example.com', 'device-hash-1'), null);
+        await t.trustedDevices.revokeAll(user.id);
+        assert.deepEqual(await t.users.findForSignin('known@example.com', 'device-hash-1'), { user, knownDevice: false }, 'a revoked device is unknown again');
+      });
+    });
+
+    describe('sign-in throttles', () => {
+      const WINDOW = 15 * 60_000;
+
+      it('200 concurrent hits on one key count 1..200 exactly; the window restarts once it has ended', async () => {
+        const { t } = await newTenant();
+        const states = await parallel(200, () => t.signinThrottle.hit('ip', 'k-ip', NOW, WINDOW));
+        assert.deepEqual(states.map((s) => s.failures).sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i + 1));
+        assert.ok(states.every((s) => s.windowEndsAt === NOW + WINDOW), 'every hit of a window sees its one end');
+        // A later hit inside the window keeps the window's end (a fixed window).
+        assert.deepEqual(await t.signinThrottle.hit('ip', 'k-ip', NOW + WINDOW - 1, WINDOW), { failures: 201, windowEndsAt: NOW + WINDOW });
+        assert.deepEqual(await t.signinThrottle.get('ip', 'k-ip', NOW + 1), { failures: 201, windowEndsAt: NOW + WINDOW });
+        assert.equal(await t.signinThrottle.get('ip', 'k-ip', NOW + WINDOW), null, 'an ended window reads as none');
+        // At the end of the window the count starts again, atomically, however many hit it at once.
+        const next = await parallel(20, () => t.signinThrottle.hit('ip', 'k-ip', NOW + WINDOW, WINDOW));
+        assert.deepEqual(next.map((s) => s.failures).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+        assert.ok(next.every((s) => s.windowEndsAt === NOW + 2 * WINDOW));
+      });
+
+      it('release gives back one failure of the running window, never below zero; scopes and keys are apart', async () => {
+        const { t } = await newTenant();
+        await t.signinThrottle.hit('ip', 'k', NOW, WINDOW);
+        await t.signinThrottle.hit('ip', 'k', NOW, WINDOW);
+        assert.deepEqual(await t.signinThrottle.hit('identifier', 'k', NOW, WINDOW), { failures: 1, windowEndsAt: NOW + WINDOW }, 'another scope, another count');
+        assert.deepEqual(await t.signinThrottle.hit('ip', 'k2', NOW, WINDOW), { failures: 1, windowEndsAt: NOW + WINDOW }, 'another key, another count');
+        assert.equal(await t.signinThrottle.release('ip', 'k', NOW + 1), true);
+        assert.equal(await t.signinThrottle.release('ip', 'k', NOW + 1), true);
+        assert.equal(await t.signinThrottle.release('ip', 'k', NOW + 1), false, 'never below zero');
+        assert.deepEqual(await t.signinThrottle.get('ip', 'k', NOW + 1), { failures: 0, windowEndsAt: NOW + WINDOW });
+        assert.equal(await t.signinThrottle.release('identifier', 'k', NOW + WINDOW), false, 'an ended window has nothing to give back');
+        assert.equal(await t.signinThrottle.release('ip', 'missing', NOW), false);
+      });
+
+      it("one tenant's counters are not another's, and the maintenance sweep deletes only ended windows", async () => {
+        const { t: a } = await newTenant('A');
+        const { t: b } = await newTenant('B');
+        await parallel(5, () => b.signinThrottle.hit('ip', 'same-key', NOW, WINDOW));
+        assert.deepEqual(await a.signinThrottle.hit('ip', 'same-key', NOW, WINDOW), { failures: 1, windowEndsAt: NOW + WINDOW });
+        assert.equal(await a.signinThrottle.get('ip', 'other', NOW), null);
+        await a.signinThrottle.release('ip', 'same-key', NOW);
+        await a.signinThrottle.release('ip', 'same-key', NOW);
+        assert.deepEqual(await b.signinThrottle.get('ip', 'same-key', NOW), { failures: 5, windowEndsAt: NOW + WINDOW });
+
+        await b.signinThrottle.hit('identifier', 'short', NOW, 1_000);
+        assert.ok((await store.maintenance.deleteExpiredSigninThrottles(NOW + 1_000)) >= 1);
+        assert.equal(await b.signinThrottle.get('identifier', 'short', NOW), null, 'the ended row is gone');
+        assert.deepEqual(await b.signinThrottle.get('ip', 'same-key', NOW), { failures: 5, windowEndsAt: NOW + WINDOW }, 'a running window is kept');
+        // Deleting a tenant deletes its counters.
+        const { tenant: c, t: ct } = await newTenant('C');
+        await ct.signinThrottle.hit('ip', 'gone', NOW, WINDOW);
+        await store.tenants.delete(c.id);
+        assert.equal(await ct.signinThrottle.get('ip', 'gone', NOW), null);
       });
     });
 
@@ -824,6 +934,9 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal(await a.users.recordMfa(bUser.id, NOW), false);
         assert.equal(await a.users.recordSigninFailure(bUser.id, NOW), null);
         assert.equal(await a.users.resetSigninFailures(bUser.id), false);
+        assert.equal(await a.users.findForSignin('bob@b.example', 'bdev'), null);
+        assert.equal(await a.users.recordUnknownDeviceFailure(bUser.id, NOW), null);
+        assert.equal(await a.users.releaseUnknownDeviceFailure(bUser.id), false);
         assert.equal(await a.users.delete(bUser.id), false);
 
         // factors

@@ -144,16 +144,19 @@ export async function grantGrace(deps: ServiceDeps, actor: AdminActor, tenantId:
 
 /**
  * Lifts an account lock (SECURITY rule 3: after 100 consecutive failures an account stays locked until a reset
- * from an authenticated session — an admin's). Clears the account's failure count and every factor's, audited.
+ * from an authenticated session — an admin's) and the unknown-device lock of smart lockout. Clears both of the
+ * user's failure counts and every factor's, audited.
  */
 export async function unlockUser(deps: ServiceDeps, actor: AdminActor, tenantId: string, userId: string): Promise<{ wasLocked: boolean }> {
   const now = deps.now();
   return deps.store.transaction(async (tx) => {
     const { t, user } = await reachUser(tx, actor, tenantId, userId);
-    const wasLocked = user.lockedUntil !== null && user.lockedUntil > now;
+    const accountLocked = user.lockedUntil !== null && user.lockedUntil > now;
+    const unknownDeviceLocked = user.unknownDeviceLockedUntil !== null && user.unknownDeviceLockedUntil > now;
+    const wasLocked = accountLocked || unknownDeviceLocked;
     await t.users.resetSigninFailures(user.id);
     for (const factor of await t.factors.listForUser(user.id)) await t.factors.resetFailures(factor.id);
-    await t.audit.append({ at: now, actor: actorOf(actor), subject: user.id, userId: user.id, event: 'user.unlocked', data: { wasLocked, failures: user.failedSignins } });
+    await t.audit.append({ at: now, actor: actorOf(actor), subject: user.id, userId: user.id, event: 'user.unlocked', data: { wasLocked, failures: user.failedSignins, accountLocked, unknownDeviceLocked, unknownDeviceFailures: user.unknownDeviceFailures } });
     return { wasLocked };
   });
 }

@@ -4,6 +4,7 @@ import { PortcullisError } from '../../core/index.ts';
 import type { Database, Dialect } from '../database.ts';
 import { initialMigration } from './0001-initial.ts';
 import { signingKeysMigration } from './0003-signing-keys.ts';
+import { signinThrottleMigration } from './0004-signin-throttle.ts';
 import { keyCheckMigration } from './0005-key-check.ts';
 
 /**
@@ -14,6 +15,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
     '0003-signing-keys': signingKeysMigration(),
+    '0004-signin-throttle': signinThrottleMigration(),
     '0005-key-check': keyCheckMigration(),
   };
 }

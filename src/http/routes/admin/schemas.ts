@@ -104,7 +104,10 @@ export const User = Type.Object({
   graceUntil: nullable(Instant),
   exemptUntil: nullable(Instant),
   lastMfaAt: nullable(Instant),
-  locked: Type.Boolean({ description: 'The account is locked after too many failed sign-ins' }),
+  locked: Type.Boolean({ description: 'The account is locked after 100 consecutive failures (MFA codes, and passwords from known devices): every path is closed' }),
+  unknownDeviceLocked: Type.Boolean({
+    description: 'Password sign-in from unknown devices is locked after 100 consecutive wrong passwords from them (smart lockout); devices that completed MFA still sign in',
+  }),
   createdAt: Instant,
   updatedAt: Instant,
 });

@@ -40,6 +40,7 @@ export function viewUser(u: UserRecord, now: number): object {
     exemptUntil: isoOrNull(u.exemptUntil),
     lastMfaAt: isoOrNull(u.lastMfaAt),
     locked: u.lockedUntil !== null && u.lockedUntil > now,
+    unknownDeviceLocked: u.unknownDeviceLockedUntil !== null && u.unknownDeviceLockedUntil > now,
     createdAt: iso(u.createdAt),
     updatedAt: iso(u.updatedAt),
   };
