@@ -74,8 +74,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     throw error;
   }
   const store = createStore(database);
-  const deps: ServiceDeps = { store, secrets, now, logger: options.logger };
-  const signer = createResultSigner(deps, { issuer: config.publicUrl });
+  const base: ServiceDeps = { store, secrets, now, logger: options.logger };
+  const signer = createResultSigner(base, { issuer: config.publicUrl });
+  const deps: ServiceDeps = { ...base, results: signer };
   try {
     // The first start creates the signing key; nodes starting together on PostgreSQL agree on one.
     await signer.ensureKey(deps.now());

@@ -145,6 +145,8 @@ export async function seedTenant(runtime: Runtime, slug: string, layer: PolicyLa
   const clientId = `bench-${slug}`;
   const clientSecret = generateToken('pcs');
   const application = await store.applications.create({ name: `${slug} app`, firstParty: false, clientId, clientSecretHash: hashToken(clientSecret), now });
+  // Applications serve only the tenants assigned to them (or all, with `allTenants`): this one serves its tenant.
+  await store.applications.assignTenant(application.id, tenant.id, now);
   await store.forTenant(tenant.id).policies.saveVersion({ level: 'tenant' }, { layer, effectiveAt: now, createdBy: 'bench', now });
   return { tenantId: tenant.id, slug, application, authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` };
 }

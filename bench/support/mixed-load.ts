@@ -4,8 +4,8 @@
  * zero false accepts, zero lost audit events"). Used by the test suite (a short run) and `bench/soak.ts`.
  *
  * The tenant's policy challenges always, so nothing may answer `authenticated` before a code. Each round, for one
- * user, on nodes taken in turn: `status/check` (→ `mfa_required`), a wrong TOTP code (→ 401 `MFA_CODE_INVALID`),
- * the right one (→ 200 `verified`); every `passwordEvery`-th round also a wrong password (→ 401
+ * user, on nodes taken in turn: `status/check` (→ `mfa_required`), a wrong TOTP code (→ 400 `MFA_CODE_INVALID`),
+ * the right one (→ 200 `authenticated`, `verified: true`); every `passwordEvery`-th round also a wrong password (→ 401
  * `INVALID_CREDENTIALS`) and the right one (→ `mfa_required`). A user is used at most once per TOTP step (replay
  * refusal is not what is measured here), so a worker may wait for the next step when all are used.
  */
@@ -123,11 +123,11 @@ export async function runMixedLoad(cluster: BenchCluster, seeded: SeededTenant, 
         while (accepted.has(String(guess).padStart(6, '0'))) guess = (guess + 1) % 1_000_000;
         const wrong = String(guess).padStart(6, '0');
         const bad = await post('/auth/mfa/verify', { mfaSessionId: session, method: 'totp', code: wrong });
-        if (bad.status === 401 && bad.body['error'] === 'MFA_CODE_INVALID') count('verify wrong → 401');
-        else if (bad.status === 200) falseAccepts.push(`wrong code accepted: ${JSON.stringify(bad.body).slice(0, 200)}`);
+        if (bad.status === 400 && bad.body['error'] === 'MFA_CODE_INVALID') count('verify wrong → 400');
+        else if (bad.status === 200 || bad.body['verified'] === true || bad.body['status'] === 'authenticated') falseAccepts.push(`wrong code accepted: ${JSON.stringify(bad.body).slice(0, 200)}`);
         else unexpected.push(`verify wrong: ${bad.status} ${JSON.stringify(bad.body).slice(0, 200)}`);
         const good = await post('/auth/mfa/verify', { mfaSessionId: session, method: 'totp', code: totpCode(user.secret, totpStep(Date.now())) });
-        if (good.status === 200 && good.body['verified'] === true) count('verify right → verified');
+        if (good.status === 200 && good.body['status'] === 'authenticated' && good.body['verified'] === true && good.body['userId'] === user.userId) count('verify right → verified');
         else unexpected.push(`verify right: ${good.status} ${JSON.stringify(good.body).slice(0, 200)}`);
       }
       if (options.passwordEvery > 0 && r % options.passwordEvery === 0) {
@@ -150,7 +150,7 @@ export async function runMixedLoad(cluster: BenchCluster, seeded: SeededTenant, 
   const n = (key: string): number => counts[key] ?? 0;
   const expected: Record<string, number> = {
     'mfa.decision': n('status/check mfa_required') + n('verify right → verified') + n('signin right → mfa_required'),
-    'user.mfa_failed': n('verify wrong → 401'),
+    'user.mfa_failed': n('verify wrong → 400'),
     'user.mfa_succeeded': n('verify right → verified'),
     'user.signin_succeeded': n('verify right → verified'),
     'user.signin_failed': n('signin wrong → 401'),

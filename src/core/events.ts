@@ -32,6 +32,11 @@ export const AUDIT_EVENTS = [
   'user.signin_failed',
   'user.signin_succeeded',
   'user.unlocked',
+  'user.step_up_succeeded',
+  'session.revoked',
+  'session.downgraded',
+  'application.tenant_assigned',
+  'application.tenant_unassigned',
   'admin_token.created',
   'admin_token.deleted',
   // the deployment's JWS signing keys (platform events, no tenant)

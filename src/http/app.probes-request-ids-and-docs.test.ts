@@ -90,7 +90,7 @@ describe('routes, documentation and headers', () => {
     assert.equal(spec.openapi, '3.1.0');
     assert.ok(spec.paths['/api/v1/things/{id}']);
     assert.ok(spec.paths['/healthz']);
-    assert.deepEqual(Object.keys(spec.components.securitySchemes).sort(), ['adminToken', 'clientCredentials']);
+    assert.deepEqual(Object.keys(spec.components.securitySchemes).sort(), ['adminToken', 'clientCredentials', 'userSession']);
 
     const docs = await app.inject({ method: 'GET', url: '/api/docs/' });
     assert.equal(docs.statusCode, 200);

@@ -50,7 +50,7 @@ export const API_PREFIX = '/api/v1';
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 /** OpenAPI security scheme names, for routes' `schema.security`. */
-export const SECURITY_SCHEMES = { admin: 'adminToken', application: 'clientCredentials' } as const;
+export const SECURITY_SCHEMES = { admin: 'adminToken', application: 'clientCredentials', session: 'userSession' } as const;
 
 // A caller's id is kept only if it cannot forge log structure or bloat lines: printable token characters, ≤ 128.
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -181,6 +181,7 @@ export async function buildApp(deps: AppDeps): Promise<PortcullisApp> {
         securitySchemes: {
           [SECURITY_SCHEMES.admin]: { type: 'http', scheme: 'bearer', description: 'Admin token (platform-wide or tenant-scoped).' },
           [SECURITY_SCHEMES.application]: { type: 'http', scheme: 'basic', description: 'Application client_id and client_secret.' },
+          [SECURITY_SCHEMES.session]: { type: 'apiKey', in: 'header', name: 'X-Portcullis-Session', description: "The end user's login session token (from an authenticated answer), with the application's client credentials." },
         },
       },
     },

@@ -106,7 +106,7 @@ describe('PortcullisError → status', () => {
 
   it('passes extra fields through but never lets them replace error or message', async () => {
     const res = await throwing(new PortcullisError('MFA_CODE_INVALID', 'Wrong code.', { extra: { attemptsRemaining: 3, error: 'OK', message: 'fine' } }));
-    assert.equal(res.status, 401);
+    assert.equal(res.status, 400);
     assert.deepEqual(res.body, { error: 'MFA_CODE_INVALID', message: 'Wrong code.', attemptsRemaining: 3 });
   });
 

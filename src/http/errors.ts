@@ -26,10 +26,11 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   STEP_UP_REQUIRED: 403,
   ENROLLMENT_NOT_ALLOWED: 403,
   FORBIDDEN: 403,
-  // Wrong or missing credentials or codes.
+  // Wrong or missing credentials.
   UNAUTHORIZED: 401,
   INVALID_CREDENTIALS: 401,
-  MFA_CODE_INVALID: 401,
+  // A wrong code is the user's failure, not the client's (401 is for client credentials).
+  MFA_CODE_INVALID: 400,
   // The request itself is malformed or asks for something not on offer.
   INVALID_REQUEST: 400,
   INVALID_POLICY: 400,
@@ -42,12 +43,15 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   // Absent, or out of the caller's reach (SECURITY rule 8 answers other tenants' ids with 404 too).
   NOT_FOUND: 404,
   MFA_SESSION_NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  SESSION_REQUIRED: 400,
   FACTOR_NOT_FOUND: 404,
   // The state forbids the change.
   CONFLICT: 409,
   FACTOR_ALREADY_ACTIVE: 409,
   MFA_DISABLE_BLOCKED: 409,
   MFA_SESSION_EXPIRED: 410,
+  MFA_SESSION_USED: 409,
   // A cool-down a retry later can pass (429), and a lock only an administrator lifts (423 Locked, RFC 4918 §11.3).
   MFA_LOCKED: 429,
   RATE_LIMITED: 429,

@@ -60,6 +60,11 @@ export interface EvaluateInput {
    * commit together). A caller that sets this must call `writeAudit` on every path, the throwing ones included.
    */
   readonly deferAudit?: boolean;
+  /**
+   * For step-up: when the calling application's login session last completed MFA good for the action (its sign-in
+   * MFA or a grant for the action); never a user-wide time (DESIGN §1). Default null.
+   */
+  readonly lastMfaAt?: number | null;
 }
 
 export interface Evaluation {
@@ -119,7 +124,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
     purpose: input.purpose,
     risk: risk.risk,
     device: risk.device,
-    lastMfaAt: user.lastMfaAt,
+    lastMfaAt: input.lastMfaAt ?? null,
     completed: input.completed,
     now,
   });

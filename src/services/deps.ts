@@ -1,3 +1,4 @@
+import type { ResultSigner } from './signing-keys.ts';
 import type { Store } from '../store/index.ts';
 
 /** Encrypts secrets at rest (AES-256-GCM; src/factors/secret-box.ts). `aad` binds a sealed secret to its row. */
@@ -22,6 +23,8 @@ export interface ServiceDeps {
   readonly secrets: SecretSealer;
   readonly now: () => number;
   readonly logger: ServiceLogger;
+  /** Signs the authenticated answer's `result`; without it (some unit tests) `result` is null. */
+  readonly results?: Pick<ResultSigner, 'signResult'>;
 }
 
 /** Who performs an administrative change, as recorded in audit (`admin:<tokenId>`). */

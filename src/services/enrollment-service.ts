@@ -5,44 +5,62 @@ import { loadPolicy } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
 import { totpFactor } from '../factors/totp-factor.ts';
-import { amrOf, enrollableOptions, MFA_SESSION_TTL_MS, type FlowResult } from './flow-result.ts';
-import { concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
+import { assertNotLocked } from './factor-verify.ts';
+import { enrollableOptions, MFA_SESSION_TTL_MS, type FlowResult } from './flow-result.ts';
+import { actorOf, concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
+import { downgradeSessionsUsing, freshnessFor, MANAGE_MFA_ACTION, openLoginSession } from './login-sessions.ts';
 import type { RequestContext } from './risk.ts';
-import { issueSessionToken } from './session-token.ts';
+import { issueToken } from './session-token.ts';
 import { pausePoint } from '../testing/pause-point.ts';
 
 /** A pending factor that is not confirmed in this time is swept; it never counts meanwhile (SECURITY rule 5). */
 export const PENDING_FACTOR_TTL_MS = 10 * 60_000;
 
-function actor(caller: Caller): string {
-  return `application:${caller.application.id}`;
-}
-
-/** Whether the user completed MFA recently enough to make a privileged change (enrollment, removal). */
-function freshMfa(user: UserRecord, now: number, maxAgeSeconds: number): boolean {
-  return user.lastMfaAt !== null && now - user.lastMfaAt < maxAgeSeconds * 1000 && now >= user.lastMfaAt;
-}
-
-function hasSecondFactor(factors: readonly FactorRecord[]): boolean {
-  return factors.some((f) => f.status === 'active' && f.type !== 'recovery_codes');
+/** A factor the user can still present: anything active, recovery codes while some remain. */
+async function holdsAnyFactor(tenant: TenantStore, userId: string, factors: readonly FactorRecord[]): Promise<boolean> {
+  for (const f of factors) {
+    if (f.status !== 'active') continue;
+    if (f.type !== 'recovery_codes' || (await tenant.recoveryCodes.countRemaining(userId)) > 0) return true;
+  }
+  return false;
 }
 
 /**
- * Opens a voluntary enrollment session for an already signed-in user. Adding a factor is a privileged act
- * (SECURITY rule 5): a user who holds a factor must have completed MFA within the step-up max age; a user with
- * none may enroll their first one.
+ * The calling application's login session, fresh enough for a privileged act of its user (SECURITY rule 5): it
+ * completed MFA, or earned a `manage-mfa` step-up, within the policy's step-up max age for that action. Otherwise
+ * `STEP_UP_REQUIRED` (naming the action to step up for). With `unlessNoFactor`, a user who holds no factor at all
+ * (recovery codes included) may act on any live session: there is nothing to present.
  */
-export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef; context: RequestContext }): Promise<{ mfaSessionId: string; enrollOptions: readonly FactorType[]; expiresIn: number }> {
-  const { tenant, user } = await loadTenantUser(deps, input.tenant, input.user);
+async function privilegedSession(
+  deps: ServiceDeps,
+  caller: Caller,
+  sessionToken: string | undefined,
+  options: { unlessNoFactor?: boolean } = {},
+): Promise<{ tenant: TenantStore; user: UserRecord; now: number; sessionId: string }> {
+  const { tenant, session, user } = await openLoginSession(deps, caller, sessionToken);
   const now = deps.now();
+  assertNotLocked(user, now);
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
-  const factors = await tenant.factors.listForUser(user.id, 'active');
-  if (hasSecondFactor(factors) && !freshMfa(user, now, policy.values.stepUp.defaultMaxAgeSeconds)) {
-    throw new PortcullisError('STEP_UP_REQUIRED', 'Adding a factor needs a recent MFA; complete a step-up first.');
+  const maxAge = policy.values.stepUp.actions[MANAGE_MFA_ACTION] ?? policy.values.stepUp.defaultMaxAgeSeconds;
+  const at = freshnessFor(session, MANAGE_MFA_ACTION);
+  const fresh = at !== null && now >= at && now - at < maxAge * 1000;
+  if (!fresh && !(options.unlessNoFactor === true && !(await holdsAnyFactor(tenant, user.id, await tenant.factors.listForUser(user.id, 'active'))))) {
+    throw new PortcullisError('STEP_UP_REQUIRED', `This change needs a recent MFA in this session; step up for "${MANAGE_MFA_ACTION}" first.`, { extra: { action: MANAGE_MFA_ACTION } });
   }
+  return { tenant, user, now, sessionId: session.id };
+}
+
+/**
+ * Opens a voluntary enrollment session for a signed-in user. Adding a factor is a privileged act (SECURITY rule 5):
+ * a user who holds any factor — held recovery codes included — must have completed MFA in this application's
+ * session within the max age; a user with none may enroll their first one.
+ */
+export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: { sessionToken: string | undefined; context: RequestContext }): Promise<{ mfaSessionId: string; enrollOptions: readonly FactorType[]; expiresIn: number }> {
+  const { tenant, user, now, sessionId } = await privilegedSession(deps, caller, input.sessionToken, { unlessNoFactor: true });
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
   const set = acceptableSetOf(policy.values);
   const enrollOptions = enrollableOptions(policy.values.allowedFactors).filter((t) => t !== 'recovery_codes' && (set.routine.has(t) || policy.values.enrollment === 'optional'));
-  const { token, id } = issueSessionToken(tenant.tenantId);
+  const { token, id } = issueToken('mfa', tenant.tenantId);
   await tenant.mfaSessions.create({
     id,
     userId: user.id,
@@ -51,6 +69,7 @@ export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: 
     methods: [],
     decision: { outcome: 'enroll', enrollOptions, context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null } },
     completed: [],
+    loginSessionId: sessionId,
     expiresAt: now + MFA_SESSION_TTL_MS,
     now,
   });
@@ -64,7 +83,9 @@ function usedBreakGlass(session: { completed: readonly { method: string }[] }): 
 
 /** The session may enroll now: a voluntary enrollment, or a sign-in at the enrollment wall whose challenge is done. */
 function assertMayEnroll(session: { purpose: string; methods: readonly string[]; decision: Record<string, unknown> }, type: FactorType): void {
-  const atWall = session.purpose === 'signin' && session.decision.outcome === 'enroll' && session.methods.length === 0;
+  // At the wall, enrollment opens once nothing is left to present: no factor to challenge, and no held recovery code
+  // still to be presented as break-glass (a user who holds only recovery codes presents one first).
+  const atWall = session.purpose === 'signin' && session.decision.outcome === 'enroll' && session.methods.length === 0 && session.decision.recovery !== true;
   if (session.purpose !== 'enrollment' && !atWall) {
     throw new PortcullisError('ENROLLMENT_NOT_ALLOWED', 'Enrollment is not open in this MFA session; answer the challenge first.');
   }
@@ -81,7 +102,10 @@ export interface TotpEnrollmentStart {
   readonly expiresIn: number;
 }
 
-/** Begins TOTP enrollment: a pending factor with an encrypted secret, its `otpauth://` URI and a QR code. */
+/**
+ * Begins TOTP enrollment: a pending factor with an encrypted secret, its `otpauth://` URI and a QR code. One pending
+ * factor per MFA session: beginning again replaces which one this session may confirm.
+ */
 export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; label?: string }): Promise<TotpEnrollmentStart> {
   const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
   assertMayEnroll(session, 'totp');
@@ -98,16 +122,13 @@ export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, inp
   const issuer = policy.values.totpIssuer ?? (caller.application.name.replaceAll(':', ' ').trim() || 'Portcullis');
   const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId, secrets: deps.secrets };
   const { pending, display } = await totpFactor.beginEnrollment(ctx, { issuer, account: user.email });
-  await tenant.factors.create({
-    id: factorId,
-    userId: user.id,
-    type: 'totp',
-    status: 'pending',
-    label: input.label ?? 'Authenticator app',
-    secretEnc: pending.secretEnc,
-    expiresAt: now + PENDING_FACTOR_TTL_MS,
-    now,
+  const created = await deps.store.transaction(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    if (!(await t.mfaSessions.update(session.id, { decision: { ...session.decision, pendingFactorId: factorId } }, now, session.completed))) return false;
+    await t.factors.create({ id: factorId, userId: user.id, type: 'totp', status: 'pending', label: input.label ?? 'Authenticator app', secretEnc: pending.secretEnc, expiresAt: now + PENDING_FACTOR_TTL_MS, now });
+    return true;
   });
+  if (!created) throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
   return { factorId, secret: display.secret, otpauthUri: display.otpauthUri, qrSvg: display.qrSvg, expiresIn: PENDING_FACTOR_TTL_MS / 1000 };
 }
 
@@ -121,125 +142,140 @@ async function issueRecoveryCodes(deps: ServiceDeps, tx: Store, tenantId: string
   return [...display.codes];
 }
 
-export type TotpConfirmResult = (FlowResult | { readonly status: 'enrolled'; readonly userId: string; readonly amr: readonly string[] }) & {
+export type TotpConfirmResult = (FlowResult | { readonly status: 'enrolled'; readonly userId: string }) & {
   readonly factorId: string;
   /** Shown once, at first enrollment when the policy enables them. */
   readonly recoveryCodes: readonly string[] | null;
 };
 
+/** The session lost a race for itself (another confirmation completed it): the transaction rolls back. */
+class SessionTaken extends Error {}
+
 /**
  * Confirms TOTP with a first valid code: activates the factor, issues recovery codes at first enrollment, audits,
  * then re-runs the decision with the new factor completed — the sign-in continues only if the policy is now met.
+ * The claim on the MFA session, the single-use step write, the activation and the recovery codes commit together:
+ * of concurrent confirmations in one session exactly one does, and no recovery code is issued in a refused answer.
  */
 export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; factorId: string; code: unknown }): Promise<TotpConfirmResult> {
   const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
   assertMayEnroll(session, 'totp');
-  const factor = await tenant.factors.get(input.factorId);
+  const factor = session.decision.pendingFactorId === input.factorId ? await tenant.factors.get(input.factorId) : null;
   const now = deps.now();
+  // This session's own factor already active: a twin confirmation won the session (409, not "not found").
+  if (factor !== null && factor.userId === user.id && factor.status === 'active') throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
   if (factor === null || factor.userId !== user.id || factor.type !== 'totp' || factor.status !== 'pending' || factor.secretEnc === null) {
-    throw new PortcullisError('FACTOR_NOT_FOUND', 'No such pending factor.');
+    throw new PortcullisError('FACTOR_NOT_FOUND', 'No such pending factor in this MFA session.');
   }
   if (factor.lockedUntil !== null && factor.lockedUntil > now) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; begin enrollment again later.');
+  const actor = actorOf(caller);
+  const base = { at: now, actor, userId: user.id, applicationId: caller.application.id };
   const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
   const result = await totpFactor.completeEnrollment({ secretEnc: factor.secretEnc, lastStep: factor.lastStep }, input.code, ctx);
-  if (!result.ok || !(await tenant.factors.advanceTotpStep(factor.id, result.commit.step))) {
+  const refuse = async (): Promise<never> => {
     await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
-    await tenant.audit.append({ at: now, actor: actor(caller), userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'user.mfa_failed', data: { method: 'totp', reason: 'enrollment_code_invalid' } });
+    await tenant.audit.append({ ...base, subject: factor.id, event: 'user.mfa_failed', data: { method: 'totp', reason: 'enrollment_code_invalid' } });
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.');
-  }
+  };
+  if (!result.ok) return refuse();
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
-  const recoveryCodes = await deps.store.transaction(async (tx) => {
-    const t = tx.forTenant(tenant.tenantId);
-    if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
-    pausePoint('totp-confirm:factor-activated'); // crash tests only (src/testing/pause-point.ts); inert otherwise
-    if (usedBreakGlass(session)) {
-      for (const old of await t.factors.listForUser(user.id, 'active')) {
-        if (old.type !== 'totp' || old.id === factor.id) continue;
-        await t.factors.delete(old.id);
-        await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: old.id, event: 'mfa.factor_removed', data: { type: 'totp', reason: 'replaced_after_recovery_code' } });
+  const completed: CompletedStep[] = [...session.completed, { method: 'totp', factorId: factor.id }];
+  let recoveryCodes: string[] | null;
+  try {
+    recoveryCodes = await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      // Claim the session first: a voluntary enrollment ends here; at the wall the session moves on to its decision.
+      const claimed = session.purpose === 'enrollment' ? await t.mfaSessions.complete(session.id, now, 'open') : await t.mfaSessions.update(session.id, { completed }, now, session.completed);
+      if (!claimed) throw new SessionTaken();
+      if (!(await t.factors.advanceTotpStep(factor.id, result.commit.step))) return null;
+      if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
+      pausePoint('totp-confirm:factor-activated'); // crash tests only (src/testing/pause-point.ts); inert otherwise
+      if (usedBreakGlass(session)) {
+        for (const old of await t.factors.listForUser(user.id, 'active')) {
+          if (old.type !== 'totp' || old.id === factor.id) continue;
+          await t.factors.delete(old.id);
+          await downgradeSessionsUsing(t, user.id, [old.id], now);
+          await t.audit.append({ ...base, subject: old.id, event: 'mfa.factor_removed', data: { type: 'totp', reason: 'replaced_after_recovery_code' } });
+        }
       }
-    }
-    // A success ends both consecutive-failure runs: wrong first codes do not follow the factor into use.
-    await t.factors.resetFailures(factor.id);
-    await t.users.resetSigninFailures(user.id);
-    await t.trustedDevices.revokeAll(user.id);
-    await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'mfa.factor_enrolled', data: { type: 'totp' } });
-    const hasCodes = (await t.recoveryCodes.countRemaining(user.id)) > 0;
-    if (!policy.values.recoveryCodes.enabled || hasCodes) return null;
-    const codes = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
-    await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: codes.length, reason: 'first_enrollment' } });
-    return codes;
-  });
-  const completed: CompletedStep[] = [...session.completed, { method: 'totp' }];
+      // A success ends both consecutive-failure runs: wrong first codes do not follow the factor into use.
+      await t.factors.resetFailures(factor.id);
+      await t.users.resetSigninFailures(user.id);
+      await t.trustedDevices.revokeAll(user.id);
+      await t.audit.append({ ...base, subject: factor.id, event: 'mfa.factor_enrolled', data: { type: 'totp' } });
+      const hasCodes = (await t.recoveryCodes.countRemaining(user.id)) > 0;
+      if (!policy.values.recoveryCodes.enabled || hasCodes) return [];
+      const codes = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
+      await t.audit.append({ ...base, event: 'mfa.backup_codes_regenerated', data: { count: codes.length, reason: 'first_enrollment' } });
+      return codes;
+    });
+  } catch (error) {
+    if (error instanceof SessionTaken) throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
+    throw error;
+  }
+  if (recoveryCodes === null) return refuse();
+  const shown = recoveryCodes.length === 0 ? null : recoveryCodes;
   if (session.purpose === 'enrollment') {
     // Enrolling proves the new factor, not the user: it does not count as an MFA for step-up's max age.
-    await tenant.mfaSessions.complete(session.id, now, 'open');
-    return { status: 'enrolled', userId: user.id, amr: amrOf(completed.map((s) => s.method)), factorId: factor.id, recoveryCodes };
+    return { status: 'enrolled', userId: user.id, factorId: factor.id, recoveryCodes: shown };
   }
-  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, session, completed);
-  return { ...flow, ...(flow.status === 'authenticated' ? {} : { mfaSessionId: input.mfaSessionId }), factorId: factor.id, recoveryCodes };
+  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, { ...session, completed }, completed);
+  return { ...flow, ...(flow.status === 'authenticated' ? {} : { mfaSessionId: input.mfaSessionId }), factorId: factor.id, recoveryCodes: shown };
 }
 
-async function requireFreshUser(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef }): Promise<{ tenant: TenantStore; user: UserRecord; now: number; maxAge: number }> {
-  const { tenant, user } = await loadTenantUser(deps, input.tenant, input.user);
-  const now = deps.now();
-  const policy = await loadPolicy(tenant, caller.application, user.id, now);
-  const maxAge = policy.values.stepUp.defaultMaxAgeSeconds;
-  if (!freshMfa(user, now, maxAge)) throw new PortcullisError('STEP_UP_REQUIRED', 'This change needs a recent MFA; complete a step-up first.');
-  return { tenant, user, now, maxAge };
-}
-
-/** Regenerates recovery codes (after a recent MFA); the old batch stops working at once. */
-export async function regenerateRecoveryCodes(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef }): Promise<{ recoveryCodes: readonly string[] }> {
-  const { tenant, user, now } = await requireFreshUser(deps, caller, input);
+/** Regenerates recovery codes (after a recent MFA in this session); the old batch stops working at once. */
+export async function regenerateRecoveryCodes(deps: ServiceDeps, caller: Caller, input: { sessionToken: string | undefined }): Promise<{ recoveryCodes: readonly string[] }> {
+  const { tenant, user, now } = await privilegedSession(deps, caller, input.sessionToken);
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
   if (!policy.values.recoveryCodes.enabled) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'Recovery codes are turned off by the policy.');
   const codes = await deps.store.transaction(async (tx) => {
     const issued = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
-    await tx.forTenant(tenant.tenantId).audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'user_request' } });
+    await tx.forTenant(tenant.tenantId).audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'user_request' } });
     return issued;
   });
   return { recoveryCodes: codes };
 }
 
 /**
- * Removes one of the user's factors (after a recent MFA). Refused with `MFA_DISABLE_BLOCKED` — and audited — when
- * enrollment is required and the user would be left with fewer acceptable factors than `minFactors`. The check is
- * made inside the deleting transaction (Supabase #2615) and trusted devices are revoked with it.
+ * Removes one of the user's factors (after a recent MFA in this session). Refused with `MFA_DISABLE_BLOCKED` — and
+ * audited — when enrollment is required and the user would be left with fewer acceptable factors than
+ * `minFactors`. The check is made inside the deleting transaction (Supabase #2615); trusted devices are revoked and
+ * every live session that relied on the factor is downgraded with it.
  */
-export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef; factorId: string }): Promise<{ removed: true }> {
-  const { tenant, user, now } = await requireFreshUser(deps, caller, input);
+export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: { sessionToken: string | undefined; factorId: string }): Promise<{ removed: true; sessionsDowngraded: number }> {
+  const { tenant, user, now } = await privilegedSession(deps, caller, input.sessionToken);
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
-  const blocked = await deps.store.transaction(async (tx) => {
+  const base = { at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id };
+  const outcome = await deps.store.transaction(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
     const factors = await t.factors.listForUser(user.id);
     const target = factors.find((f) => f.id === input.factorId);
     if (target === undefined) throw new PortcullisError('FACTOR_NOT_FOUND', 'No such factor.');
     const set = acceptableSetOf(policy.values);
     const remaining = new Set(factors.filter((f) => f.id !== target.id && f.status === 'active' && f.type !== 'recovery_codes' && set.routine.has(f.type)).map((f) => f.type));
-    if (policy.values.enrollment === 'required' && target.status === 'active' && remaining.size < policy.values.minFactors) return true;
+    if (policy.values.enrollment === 'required' && target.status === 'active' && remaining.size < policy.values.minFactors) return null;
     await t.factors.delete(target.id);
     if (target.type === 'recovery_codes') await t.recoveryCodes.deleteForUser(user.id);
     await t.trustedDevices.revokeAll(user.id);
-    await t.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: target.id, event: 'mfa.factor_removed', data: { type: target.type } });
-    return false;
+    const downgraded = await downgradeSessionsUsing(t, user.id, [target.id], now);
+    await t.audit.append({ ...base, subject: target.id, event: 'mfa.factor_removed', data: { type: target.type, sessionsDowngraded: downgraded } });
+    return downgraded;
   });
-  if (blocked) {
-    await tenant.audit.append({ at: now, actor: `user:${user.id}`, userId: user.id, applicationId: caller.application.id, subject: input.factorId, event: 'mfa.disable_blocked', data: { reason: 'last_acceptable_factor' } });
+  if (outcome === null) {
+    await tenant.audit.append({ ...base, subject: input.factorId, event: 'mfa.disable_blocked', data: { reason: 'last_acceptable_factor' } });
     throw new PortcullisError('MFA_DISABLE_BLOCKED', 'The policy requires MFA: this is the last acceptable factor; enroll another one first.');
   }
-  return { removed: true };
+  return { removed: true, sessionsDowngraded: outcome };
 }
 
 /** The user's factors and recovery code count (ZewstID's `GET /auth/mfa/status`); no secrets. */
-export async function mfaStatus(deps: ServiceDeps, input: { tenant: string; user: UserRef }): Promise<{ userId: string; mfaEnabled: boolean; factors: { id: string; type: FactorType; label: string; createdAt: string; lastUsedAt: string | null }[]; recoveryCodesRemaining: number }> {
-  const { tenant, user } = await loadTenantUser(deps, input.tenant, input.user);
+export async function mfaStatus(deps: ServiceDeps, caller: Caller, input: { tenant: string; user: UserRef }): Promise<{ userId: string; mfaEnabled: boolean; factors: { id: string; type: FactorType; label: string; createdAt: string; lastUsedAt: string | null }[]; recoveryCodesRemaining: number }> {
+  const { tenant, user } = await loadTenantUser(deps, caller, input.tenant, input.user);
   const factors = await tenant.factors.listForUser(user.id, 'active');
   return {
     userId: user.id,
-    mfaEnabled: hasSecondFactor(factors),
+    mfaEnabled: factors.some((f) => f.type !== 'recovery_codes'),
     factors: factors.map((f) => ({ id: f.id, type: f.type, label: f.label, createdAt: new Date(f.createdAt).toISOString(), lastUsedAt: f.lastUsedAt === null ? null : new Date(f.lastUsedAt).toISOString() })),
     recoveryCodesRemaining: await tenant.recoveryCodes.countRemaining(user.id),
   };
 }
-

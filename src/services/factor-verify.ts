@@ -1,5 +1,5 @@
 import { PortcullisError, type FactorType } from '../core/index.ts';
-import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type RecoveryCodeRecord, type TenantStore, type UserRecord } from '../store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type TenantStore, type UserRecord } from '../store/index.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
 import { totpFactor } from '../factors/totp-factor.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -14,6 +14,13 @@ function isLocked(lockedUntil: number | null, now: number): boolean {
   return lockedUntil !== null && lockedUntil > now;
 }
 
+/** Refuses any flow for a locked account: only the audited admin unlock lifts the lock (SECURITY rule 3). */
+export function assertNotLocked(user: UserRecord, now: number): void {
+  if (isLocked(user.lockedUntil, now)) {
+    throw new PortcullisError('ACCOUNT_LOCKED', 'Too many failed attempts; the account is locked. An administrator can unlock it.');
+  }
+}
+
 /**
  * Whether a reserved attempt may be evaluated: its place in the run of failures (the count its own increment
  * returned) is within `limit`, or it is the first attempt after the count read before (`before`) — the one try a
@@ -24,100 +31,123 @@ export function attemptWithinLimit(place: number, limit: number, before: number)
 }
 
 /**
- * Checks one proof (a TOTP or a recovery code) for a user: lock checks first (a correct code during a lockout
- * still fails), then the attempt is counted against the factor's and the account's limits (shared by all nodes
- * and paths, rule 3) and evaluated only within them, then the verifier, then the single-use write whose
- * affected-row count decides (SECURITY rule 2). A success resets both counters.
- * Returns on success; throws `MFA_CODE_INVALID` / `MFA_LOCKED` otherwise.
+ * A proof that checked out but is not yet spent. `consume` makes the single-use write (SECURITY rule 2) inside the
+ * caller's transaction — the same one that claims the MFA session and records the outcome (rule 11) — together with
+ * the counter resets and the success audit; it answers `null` when the write lost (a replay, or a concurrent
+ * request that spent the same code), and the caller must then roll back and call `refuse`.
  */
-export async function verifyFactorProof(
+export interface CheckedProof {
+  readonly factor: FactorRecord;
+  readonly method: FactorType;
+  consume(t: TenantStore): Promise<{ readonly remaining?: number } | null>;
+  /** Audits the lost single-use write as a failed attempt and throws `MFA_CODE_INVALID`. */
+  refuse(): Promise<never>;
+}
+
+/**
+ * Checks one proof (a TOTP or a recovery code) for a user: lock checks first (a correct code during a lockout still
+ * fails), then the attempt is counted against the factor's and the account's limits (shared by all nodes and
+ * paths, rule 3) and evaluated only within them, then the verifier. A verifier that fails (a secret that no longer
+ * opens) gives the reservations back and answers 503: it is not the user's failure. Returns the checked proof;
+ * throws `MFA_CODE_INVALID` / `MFA_LOCKED` otherwise.
+ */
+export async function checkFactorProof(
   deps: ServiceDeps,
   tenant: TenantStore,
   user: UserRecord,
   method: FactorType,
   code: unknown,
   meta: ProofMeta,
-): Promise<{ factor: FactorRecord; remaining?: number }> {
+): Promise<CheckedProof> {
   const now = deps.now();
   const factors = (await tenant.factors.listForUser(user.id, 'active')).filter((f) => f.type === method);
   const factor = factors[0];
   if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
-  const audit = (event: 'user.mfa_failed' | 'user.mfa_succeeded' | 'mfa.recovery_code_used', data: Record<string, string | number | boolean | null>): Promise<unknown> =>
-    tenant.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event, data: { method, ...data } });
+  const failed = (data: Record<string, string | number | boolean | null>): Promise<unknown> =>
+    tenant.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'user.mfa_failed', data: { method, ...data } });
 
   if (isLocked(user.lockedUntil, now) || isLocked(factor.lockedUntil, now)) {
-    await audit('user.mfa_failed', { reason: 'locked' });
+    await failed({ reason: 'locked' });
     // A lock until reset (the account's) has no time to retry at: `new Date(MAX_SAFE_INTEGER)` is not a date.
     const until = Math.max(user.lockedUntil ?? 0, factor.lockedUntil ?? 0);
     throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.', { extra: until < LOCKED_UNTIL_RESET ? { retryAfter: new Date(until).toISOString() } : {} });
   }
 
   // The checks a method needs before any guess is evaluated (nothing counted for them).
-  let unused: readonly RecoveryCodeRecord[] = [];
-  if (method === 'recovery_codes') {
-    unused = await tenant.recoveryCodes.listUnused(user.id);
-    if (unused.length === 0) {
-      await audit('user.mfa_failed', { reason: 'recovery_codes_exhausted' });
-      throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
-    }
-  } else if (method !== 'totp') {
-    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
+  const unused = method === 'recovery_codes' ? await tenant.recoveryCodes.listUnused(user.id) : [];
+  if (method === 'recovery_codes' && unused.length === 0) {
+    await failed({ reason: 'recovery_codes_exhausted' });
+    throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
   }
+  if (method !== 'recovery_codes' && method !== 'totp') throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
 
   // Reserve the attempt before evaluating it (SECURITY rule 3): the failure is counted first, by one atomic
   // increment per counter, and the code is evaluated only when this attempt's place in the run is within the
   // limit. Checking the lock and counting afterwards would let every request already in flight when the limit is
-  // reached be evaluated too (1,000 concurrent guesses, 1,000 evaluated). A success resets both counters below.
+  // reached be evaluated too (1,000 concurrent guesses, 1,000 evaluated). A success resets both counters.
   // After a cool-down the count stays at or past the limit, and exactly one attempt — the one that follows the
   // count read above — is evaluated before the lock engages again.
   const [factorState, accountState] = await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
   const factorPlace = factorState?.failures ?? Number.MAX_SAFE_INTEGER;
   const accountPlace = accountState?.failures ?? Number.MAX_SAFE_INTEGER;
   if (!attemptWithinLimit(factorPlace, FACTOR_FAILURE_LIMIT, factor.failedCount) || !attemptWithinLimit(accountPlace, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) {
-    await audit('user.mfa_failed', { reason: 'limit_reached', failures: factorPlace });
+    await failed({ reason: 'limit_reached', failures: factorPlace });
     throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
   }
 
-  let ok = false;
   // The verifiers sit behind the one factor interface (src/factors/factor.ts): storage-free, they return the
-  // single-use write to make, and the affected-row count of that write decides.
-  let remaining: number | undefined;
-  if (method === 'totp') {
-    for (const f of factors) {
-      if (f.secretEnc === null) continue;
-      const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: f.id, secrets: deps.secrets };
-      const result = await totpFactor.verify({ secretEnc: f.secretEnc, lastStep: f.lastStep }, code, ctx);
-      if (result.ok && (await tenant.factors.advanceTotpStep(f.id, result.commit.step))) {
-        ok = true;
-        break;
+  // single-use write to make; `consume` makes it.
+  let spend: ((t: TenantStore) => Promise<{ remaining?: number } | null>) | null = null;
+  let answered = factor;
+  try {
+    if (method === 'totp') {
+      for (const f of factors) {
+        if (f.secretEnc === null) continue;
+        const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: f.id, secrets: deps.secrets };
+        const result = await totpFactor.verify({ secretEnc: f.secretEnc, lastStep: f.lastStep }, code, ctx);
+        if (result.ok) {
+          answered = f;
+          spend = async (t) => ((await t.factors.advanceTotpStep(f.id, result.commit.step)) ? {} : null);
+          break;
+        }
+      }
+    } else {
+      const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
+      const result = await recoveryCodesFactor.verify({ unused: unused.map((c) => ({ id: c.id, hash: c.codeHash })) }, code, ctx);
+      if (result.ok) {
+        spend = async (t) => ((await t.recoveryCodes.consume(user.id, result.commit.codeId, now)) ? { remaining: await t.recoveryCodes.countRemaining(user.id) } : null);
       }
     }
-  } else {
-    const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
-    const result = await recoveryCodesFactor.verify({ unused: unused.map((c) => ({ id: c.id, hash: c.codeHash })) }, code, ctx);
-    if (result.ok && (await tenant.recoveryCodes.consume(user.id, result.commit.codeId, now))) {
-      ok = true;
-      remaining = await tenant.recoveryCodes.countRemaining(user.id);
-    }
+  } catch (error) {
+    // Not the user's failure: give both reservations back, count nothing, answer 503 (fail closed, never allow).
+    await Promise.all([tenant.factors.releaseFailure(factor.id), tenant.users.releaseSigninFailure(user.id)]);
+    deps.logger.error({ tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, method, err: error instanceof Error ? error.name : 'error' }, 'factor verifier failed');
+    throw new PortcullisError('SERVICE_UNAVAILABLE', 'The code cannot be checked right now; try again later.', { cause: error });
   }
 
-  if (!ok) {
-    await audit('user.mfa_failed', { reason: 'invalid_code', failures: factorPlace });
+  const invalid = async (reason: string): Promise<never> => {
+    await failed({ reason, failures: factorPlace });
     const left = Math.max(0, Math.min(meta.sessionAttemptsLeft, FACTOR_FAILURE_LIMIT - factorPlace, ACCOUNT_FAILURE_LIMIT - accountPlace));
-    if (factorState?.locked === true || accountState?.locked === true) {
-      throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
-    }
+    if (factorState?.locked === true || accountState?.locked === true) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.', { extra: { attemptsRemaining: left } });
-  }
-  await deps.store.transaction(async (tx) => {
-    const t = tx.forTenant(tenant.tenantId);
-    await t.factors.resetFailures(factor.id);
-    await t.users.resetSigninFailures(user.id);
-    await t.factors.touch(factor.id, now);
-    await t.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'user.mfa_succeeded', data: { method } });
-    if (method === 'recovery_codes') {
-      await t.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'mfa.recovery_code_used', data: { remaining: remaining ?? 0 } });
-    }
-  });
-  return remaining === undefined ? { factor } : { factor, remaining };
+  };
+  if (spend === null) return invalid('invalid_code');
+  const write = spend;
+  const subject = answered.id;
+  return {
+    factor: answered,
+    method,
+    consume: async (t) => {
+      const spent = await write(t);
+      if (spent === null) return null;
+      await t.factors.resetFailures(factor.id);
+      await t.users.resetSigninFailures(user.id);
+      await t.factors.touch(subject, now);
+      const base = { at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject };
+      await t.audit.append({ ...base, event: 'user.mfa_succeeded', data: { method } });
+      if (method === 'recovery_codes') await t.audit.append({ ...base, event: 'mfa.recovery_code_used', data: { remaining: spent.remaining ?? 0 } });
+      return spent;
+    },
+    refuse: () => invalid('replayed'),
+  };
 }

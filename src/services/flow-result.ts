@@ -1,5 +1,8 @@
 import type { Decision, FactorType, ResolvedPolicy } from '../core/index.ts';
 import { PortcullisError } from '../core/index.ts';
+import type { SessionView } from './login-sessions.ts';
+
+export { amrOf } from '../core/index.ts';
 
 /** MFA sessions live this long (ZewstID's `expiresIn: 300`). */
 export const MFA_SESSION_TTL_MS = 5 * 60_000;
@@ -22,9 +25,14 @@ export interface DecisionView {
   readonly outcome: Decision['outcome'];
   readonly errorCode: Decision['errorCode'];
   readonly reasons: Decision['reasons'];
-  readonly grace: { readonly active: boolean; readonly endsAt: string } | null;
+  readonly grace: GraceView | null;
   readonly riskScore: number | null;
   readonly policyVersions: ReadonlyArray<{ readonly level: string; readonly name: string; readonly version: number | null }>;
+}
+
+export interface GraceView {
+  readonly active: boolean;
+  readonly endsAt: string;
 }
 
 export function viewDecision(decision: Decision, policy: ResolvedPolicy): DecisionView {
@@ -38,43 +46,52 @@ export function viewDecision(decision: Decision, policy: ResolvedPolicy): Decisi
   };
 }
 
-/** RFC 8176 authentication method references for completed steps. */
-export function amrOf(methods: readonly string[]): string[] {
-  const amr = new Set<string>();
-  for (const m of methods) {
-    if (m === 'password') amr.add('pwd');
-    else if (m === 'totp' || m === 'email_otp' || m === 'recovery_codes') amr.add('otp');
-    else if (m === 'sms_otp') amr.add('sms');
-    else if (m === 'webauthn') amr.add('hwk');
-    else if (m === 'push') amr.add('swk');
-  }
-  const factors = methods.filter((m) => m !== 'password' && m !== 'email_link' && m !== 'sms_link');
-  if (factors.length > 0 && methods.length > 1) amr.add('mfa');
-  return [...amr];
+/**
+ * The one answer of every decision endpoint (sign-in, status/check, verify, enrollment confirm, step-up): a
+ * `status`, the `decision` with its reasons, and the fields that status needs. `blocked` is answered as an error
+ * (403) with the same `status` field; see `blockedError`.
+ */
+interface EnvelopeBase {
+  readonly userId: string;
+  readonly decision: DecisionView;
+  readonly grace: GraceView | null;
+  readonly errorCode: Decision['errorCode'];
 }
 
 export type FlowResult =
-  | { readonly status: 'authenticated'; readonly userId: string; readonly amr: readonly string[]; readonly decision: DecisionView }
-  | {
-      readonly status: 'mfa_required';
-      readonly userId: string;
+  | (EnvelopeBase & {
+      readonly status: 'authenticated';
+      readonly amr: readonly string[];
+      readonly acr: string;
+      /** The login session; `token` only when one was issued by this answer. */
+      readonly session: SessionView;
+      /** A short-lived signed JWT of the session, to verify offline against `/.well-known/jwks.json`. */
+      readonly result: string | null;
+    })
+  | (EnvelopeBase & {
+      readonly status: 'mfa_required' | 'step_up_required';
       readonly mfaSessionId: string;
       readonly methods: readonly FactorType[];
       readonly recovery: boolean;
       readonly expiresIn: number;
-      readonly decision: DecisionView;
-    }
-  | {
+      /** For a step-up: the action, and what could be enrolled when no acceptable factor is held. */
+      readonly action?: string;
+      readonly enrollOptions: readonly FactorType[];
+    })
+  | (EnvelopeBase & {
       readonly status: 'enrollment_required';
-      readonly userId: string;
       readonly mfaSessionId: string;
       /** Factors to answer before enrolling (WeftID: the email code first); empty when enrollment may begin now. */
       readonly methods: readonly FactorType[];
+      readonly recovery: boolean;
       readonly enrollOptions: readonly FactorType[];
-      readonly errorCode: Decision['errorCode'];
       readonly expiresIn: number;
-      readonly decision: DecisionView;
-    };
+    });
+
+/** The base fields of an envelope for a decision. */
+export function envelopeBase(userId: string, view: DecisionView): EnvelopeBase {
+  return { userId, decision: view, grace: view.grace, errorCode: view.errorCode };
+}
 
 /** The risk block: 403 `access_denied`, worded as ZewstID's, never revealing the score. */
 export function blockedError(): PortcullisError {

@@ -1,27 +1,20 @@
 import { PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
-import type { ApplicationRecord, JsonObject, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
+import type { LoginSessionRecord, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
 import { verifyPasswordOrDummy } from '../factors/password.ts';
-import { decisionRecord, evaluate, findTenant, type Evaluation } from './decision-service.ts';
+import { decisionRecord, evaluate, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
-import { verifyFactorProof } from './factor-verify.ts';
-import { amrOf, blockedError, enrollableOptions, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
-import { deviceKeyOf, type RequestContext } from './risk.ts';
+import { assertNotLocked, checkFactorProof, type CheckedProof } from './factor-verify.ts';
+import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
+import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, stepsOf, viewSession } from './login-sessions.ts';
+import { deviceKeyOf, networkKeyOf, type RequestContext } from './risk.ts';
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
-import { issueSessionToken, parseSessionToken } from './session-token.ts';
+import { issueToken, parseSessionToken } from './session-token.ts';
+import { requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
-export interface Caller {
-  readonly application: ApplicationRecord;
-}
+export type { Caller } from './tenant-access.ts';
 
 /** A user identified by our id or the application's `externalId`. */
 export type UserRef = { readonly userId: string } | { readonly externalId: string };
-
-async function tenantStoreOf(deps: ServiceDeps, tenantRef: string): Promise<TenantStore> {
-  const tenant = await findTenant(deps.store, tenantRef);
-  // A wrong or missing tenant denies (helivanta #913): the same answer as an unknown user.
-  if (tenant === null) throw new PortcullisError('NOT_FOUND', 'No such tenant or user.');
-  return deps.store.forTenant(tenant.id);
-}
 
 async function findUser(tenant: TenantStore, ref: UserRef): Promise<UserRecord> {
   const user = 'userId' in ref ? await tenant.users.get(ref.userId) : await tenant.users.findByExternalId(ref.externalId);
@@ -29,21 +22,62 @@ async function findUser(tenant: TenantStore, ref: UserRef): Promise<UserRecord> 
   return user;
 }
 
-/** The tenant store and user a request names; a wrong tenant or user is "not found" either way. */
-export async function loadTenantUser(deps: ServiceDeps, tenantRef: string, ref: UserRef): Promise<{ tenant: TenantStore; user: UserRecord }> {
-  const tenant = await tenantStoreOf(deps, tenantRef);
+/** The tenant store and user a request names, in a tenant the caller serves; anything else is "not found". */
+export async function loadTenantUser(deps: ServiceDeps, caller: Caller, tenantRef: string, ref: UserRef): Promise<{ tenant: TenantStore; user: UserRecord }> {
+  const tenant = await requireServedTenant(deps, caller, tenantRef);
   return { tenant, user: await findUser(tenant, ref) };
 }
 
-function actorOf(caller: Caller): string {
+/** Who acts, for audit: the application, on the user's behalf. */
+export function actorOf(caller: Caller): string {
   return `application:${caller.application.id}`;
+}
+
+/** A transaction that lost its claim on an MFA session, or its single-use write: rolled back, then answered. */
+class LostRace extends Error {
+  readonly what: 'session' | 'proof';
+  constructor(what: 'session' | 'proof') {
+    super(what);
+    this.what = what;
+  }
+}
+
+/** Runs `fn` in one transaction; a {@link LostRace} inside comes back as its kind instead of a throw. */
+async function inRace<T>(deps: ServiceDeps, fn: (tx: TenantStore) => Promise<T>, tenantId: string): Promise<T | LostRace> {
+  try {
+    return await deps.store.transaction((tx) => fn(tx.forTenant(tenantId)));
+  } catch (error) {
+    if (error instanceof LostRace) return error;
+    throw error;
+  }
+}
+
+function sessionGone(session: MfaSessionRecord, now: number): PortcullisError {
+  return session.expiresAt <= now
+    ? new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session has expired; start again.')
+    : new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
+}
+
+/** Spends a checked proof inside the claiming transaction (SECURITY rules 2 and 11). */
+async function spend(t: TenantStore, proof: CheckedProof | null): Promise<void> {
+  if (proof !== null && (await proof.consume(t)) === null) throw new LostRace('proof');
+}
+
+/** Signs the result of a session for the calling application (null when no signer is wired). */
+async function signedResult(deps: ServiceDeps, caller: Caller, session: LoginSessionRecord, now: number): Promise<string | null> {
+  if (deps.results === undefined) return null;
+  return deps.results.signResult(
+    { subject: session.userId, audience: caller.application.clientId, tenantId: session.tenantId, sessionId: session.id, amr: session.amr, acr: session.acr, authTime: session.authTime },
+    now,
+  );
 }
 
 /**
  * Turns a decision into what the caller sees, opening an MFA session when a challenge or enrollment follows.
- * `allow` completes the sign-in: grace anchor, history, last MFA and device trust are recorded here and only here.
- * Each outcome's writes, the decision's audit events included (`evaluation.writeAudit`, for an evaluation made
- * with `deferAudit`), commit in one transaction; a session found no longer open still leaves the decision audited.
+ * `allow` completes the sign-in: a login session is written, with the grace anchor, history and device trust —
+ * here and only here. Each outcome's writes, the decision's audit records (`evaluation.writeAudit`), the claim on
+ * the MFA session being answered and the spending of the proof that answered it commit in one transaction: of
+ * concurrent answers to one MFA session exactly one commits, and a proof is spent only with it.
  */
 async function conclude(
   deps: ServiceDeps,
@@ -54,77 +88,87 @@ async function conclude(
   completed: readonly CompletedStep[],
   context: RequestContext,
   existing: MfaSessionRecord | null,
+  proof: CheckedProof | null = null,
 ): Promise<FlowResult> {
   const { decision, policy, now } = evaluation;
   const view = viewDecision(decision, policy);
-  const methods = completed.map((s) => s.method);
+  const history = { userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, at: now };
+  const lost = async (race: LostRace): Promise<never> => {
+    await evaluation.writeAudit(tenant);
+    if (race.what === 'proof' && proof !== null) return proof.refuse();
+    throw sessionGone(existing as MfaSessionRecord, now);
+  };
+
   if (decision.outcome === 'block') {
     await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
       await evaluation.writeAudit(t);
-      await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'blocked', at: now });
+      await t.signins.append({ ...history, outcome: 'blocked' });
       if (existing !== null) await t.mfaSessions.setStatus(existing.id, 'cancelled', 'open');
     });
     throw blockedError();
   }
+
   if (decision.outcome === 'allow') {
-    const mfaDone = methods.some((m) => m !== 'password' && m !== 'email_link' && m !== 'sms_link');
-    const completedNow = await deps.store.transaction(async (tx) => {
-      const t = tx.forTenant(tenant.tenantId);
-      await evaluation.writeAudit(t);
-      // Not open any more: commit the decision's audit alone, then refuse.
-      if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) return false;
-      if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
-      await t.users.resetSigninFailures(user.id);
-      if (mfaDone) {
-        await t.users.recordMfa(user.id, now);
-        if (evaluation.risk.deviceKey !== null) await t.trustedDevices.upsert(user.id, evaluation.risk.deviceKey, now);
-      }
-      await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'succeeded', at: now });
-      await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'user.signin_succeeded', data: { amr: amrOf(methods), mfa: mfaDone } });
-      return true;
-    });
-    if (!completedNow) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
-    return { status: 'authenticated', userId: user.id, amr: amrOf(methods), decision: view };
+    const methods = completed.map((s) => s.method);
+    const done = await inRace(
+      deps,
+      async (t) => {
+        if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) throw new LostRace('session');
+        await spend(t, proof);
+        await evaluation.writeAudit(t);
+        const created = await createLoginSession(t, { user, applicationId: caller.application.id, completed, deviceKey: evaluation.risk.deviceKey, ip: context.ip ?? null, userAgent: context.userAgent ?? null, now });
+        if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
+        await t.users.resetSigninFailures(user.id);
+        const mfaDone = created.session.mfaAt !== null;
+        if (mfaDone) {
+          await t.users.recordMfa(user.id, now);
+          // Only a sign-in that completed MFA makes its device and network known (SECURITY rule 6).
+          if (evaluation.risk.deviceKey !== null) await t.trustedDevices.upsert(user.id, evaluation.risk.deviceKey, now);
+          const network = networkKeyOf(tenant.tenantId, context.ip);
+          if (network !== null) await t.trustedDevices.upsert(user.id, network, now);
+        }
+        await t.signins.append({ ...history, outcome: 'succeeded' });
+        await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: created.session.id, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods } });
+        return created;
+      },
+      tenant.tenantId,
+    );
+    if (done instanceof LostRace) return lost(done);
+    const { session, token } = done;
+    return { status: 'authenticated', ...envelopeBase(user.id, view), amr: session.amr, acr: session.acr, session: viewSession(session, token), result: await signedResult(deps, caller, session, now) };
   }
 
   // challenge or enroll: open (or carry on) an MFA session bound to this application, user and purpose.
-  const state: JsonObject = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null } };
+  const state = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null } };
   let token: string;
   if (existing === null) {
-    const issued = issueSessionToken(tenant.tenantId);
+    const issued = issueToken('mfa', tenant.tenantId);
     token = issued.token;
     await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
       await evaluation.writeAudit(t);
-      await t.mfaSessions.create({
-        id: issued.id,
-        userId: user.id,
-        applicationId: caller.application.id,
-        purpose: 'signin',
-        methods: decision.methods,
-        decision: state,
-        completed,
-        expiresAt: now + MFA_SESSION_TTL_MS,
-        now,
-      });
+      await t.mfaSessions.create({ id: issued.id, userId: user.id, applicationId: caller.application.id, purpose: 'signin', methods: decision.methods, decision: state, completed, expiresAt: now + MFA_SESSION_TTL_MS, now });
       if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
-      await t.signins.append({ userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, outcome: 'challenged', at: now });
+      await t.signins.append({ ...history, outcome: 'challenged' });
     });
   } else {
     token = '';
-    const updated = await deps.store.transaction(async (tx) => {
-      const t = tx.forTenant(tenant.tenantId);
-      await evaluation.writeAudit(t);
-      return t.mfaSessions.update(existing.id, { methods: decision.methods, decision: state, completed }, now);
-    });
-    if (!updated) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
+    const updated = await inRace(
+      deps,
+      async (t) => {
+        // Conditional on the steps it read: of two answers racing on one session, one moves it on.
+        if (!(await t.mfaSessions.update(existing.id, { methods: decision.methods, decision: state, completed }, now, existing.completed))) throw new LostRace('session');
+        await spend(t, proof);
+        await evaluation.writeAudit(t);
+      },
+      tenant.tenantId,
+    );
+    if (updated instanceof LostRace) return lost(updated);
   }
   const expiresIn = Math.max(0, Math.round(((existing?.expiresAt ?? now + MFA_SESSION_TTL_MS) - now) / 1000));
-  if (decision.outcome === 'challenge') {
-    return { status: 'mfa_required', userId: user.id, mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, decision: view };
-  }
-  return { status: 'enrollment_required', userId: user.id, mfaSessionId: token, methods: decision.methods, enrollOptions: enrollableOptions(decision.enrollOptions), errorCode: decision.errorCode, expiresIn, decision: view };
+  const base = { ...envelopeBase(user.id, view), mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, enrollOptions: enrollableOptions(decision.enrollOptions) };
+  return decision.outcome === 'challenge' ? { status: 'mfa_required', ...base } : { status: 'enrollment_required', ...base };
 }
 
 export interface SigninInput {
@@ -159,13 +203,12 @@ export interface SigninInput {
  */
 export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInput): Promise<FlowResult> {
   const invalid = (): PortcullisError => new PortcullisError('INVALID_CREDENTIALS', 'The identifier or password is wrong.');
-  const tenantRecord = await findTenant(deps.store, input.tenant);
-  if (tenantRecord === null) {
+  const tenant = await servedTenant(deps, caller, input.tenant);
+  if (tenant === null) {
     // Tenants are not secret (their slugs name the sign-in pages); no row is written under one that does not exist.
     await verifyPasswordOrDummy(null, input.password);
     throw invalid();
   }
-  const tenant = deps.store.forTenant(tenantRecord.id);
   const now = deps.now();
   const ip = await reserveIpAttempt(tenant, input.context.ip, now);
   const found = await tenant.users.findForSignin(input.identifier, deviceKeyOf(tenant.tenantId, input.context.deviceId));
@@ -212,48 +255,51 @@ export interface StatusCheckInput {
 
 /**
  * `POST /auth/mfa/status/check`: the application did its own primary sign-in and asks whether MFA is needed.
- * The primary step is taken to be a password (the most common); it never counts as a second factor.
+ * The primary step is taken to be a password (the most common); it never counts as a second factor. A locked
+ * account is refused here as everywhere.
  */
 export async function checkStatus(deps: ServiceDeps, caller: Caller, input: StatusCheckInput): Promise<FlowResult> {
-  const tenant = await tenantStoreOf(deps, input.tenant);
-  const user = await findUser(tenant, input.user);
+  const { tenant, user } = await loadTenantUser(deps, caller, input.tenant, input.user);
+  assertNotLocked(user, deps.now());
   return decideAfterPassword(deps, tenant, caller, user, input.context);
 }
 
 export interface StepUpInput {
-  readonly tenant: string;
-  readonly user: UserRef;
+  /** The login session token of the calling application (`X-Portcullis-Session`). */
+  readonly sessionToken: string | undefined;
+  /** When given, must name the session's tenant and user (ZewstID's body shape). */
+  readonly tenant?: string;
+  readonly user?: UserRef;
   readonly action: string;
   readonly maxAgeSeconds?: number;
   readonly context: RequestContext;
 }
 
-export type StepUpResult =
-  | { readonly stepUpRequired: false; readonly verified: true; readonly reason: string; readonly decision: ReturnType<typeof viewDecision> }
-  | {
-      readonly stepUpRequired: true;
-      readonly mfaSessionId: string;
-      readonly methods: readonly FactorType[];
-      readonly recovery: boolean;
-      readonly expiresIn: number;
-      readonly enrollmentRequired: boolean;
-      readonly enrollOptions: readonly FactorType[];
-      readonly decision: ReturnType<typeof viewDecision>;
-    };
-
-/** Step-up for a sensitive action (ZewstID's two response shapes). The session is bound to client, user and action. */
-export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInput): Promise<StepUpResult> {
-  const tenant = await tenantStoreOf(deps, input.tenant);
-  const user = await findUser(tenant, input.user);
+/**
+ * Step-up for a sensitive action, judged on the calling application's login session: its sign-in MFA or a grant
+ * earned for this action within the max age allows (DESIGN §3); MFA at another application, or for another action,
+ * never counts. Otherwise an MFA session bound to the application, the action and this login session is opened.
+ */
+export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInput): Promise<FlowResult> {
+  const { tenant, session, user } = await openLoginSession(deps, caller, input.sessionToken);
+  if (input.tenant !== undefined) {
+    const named = await servedTenant(deps, caller, input.tenant);
+    if (named === null || named.tenantId !== tenant.tenantId) throw new PortcullisError('SESSION_NOT_FOUND', 'No such session for this tenant and user.');
+  }
+  if (input.user !== undefined) {
+    const named = 'userId' in input.user ? input.user.userId === user.id : input.user.externalId === user.externalId;
+    if (!named) throw new PortcullisError('SESSION_NOT_FOUND', 'No such session for this tenant and user.');
+  }
+  assertNotLocked(user, deps.now());
   const purpose: Purpose = input.maxAgeSeconds === undefined ? { kind: 'step_up', action: input.action } : { kind: 'step_up', action: input.action, maxAgeSeconds: input.maxAgeSeconds };
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context: input.context, completed: [], actor: actorOf(caller) });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context: input.context, completed: [], actor: actorOf(caller), lastMfaAt: freshnessFor(session, input.action) });
   const { decision, policy, now } = evaluation;
   const view = viewDecision(decision, policy);
   if (decision.outcome === 'block') throw blockedError();
   if (decision.outcome === 'allow') {
-    return { stepUpRequired: false, verified: true, reason: 'MFA was recently completed', decision: view };
+    return { status: 'authenticated', ...envelopeBase(user.id, view), amr: session.amr, acr: session.acr, session: viewSession(session), result: await signedResult(deps, caller, session, now) };
   }
-  const { token, id } = issueSessionToken(tenant.tenantId);
+  const { token, id } = issueToken('mfa', tenant.tenantId);
   await deps.store.transaction(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
     await t.mfaSessions.create({
@@ -265,34 +311,38 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
       methods: decision.methods,
       decision: { ...decisionRecord(decision, policy), context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null } },
       completed: [],
+      loginSessionId: session.id,
       expiresAt: now + MFA_SESSION_TTL_MS,
       now,
     });
-    await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'mfa.step_up_requested', data: { action: input.action } });
+    await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: session.id, event: 'mfa.step_up_requested', data: { action: input.action } });
   });
   return {
-    stepUpRequired: true,
+    status: 'step_up_required',
+    ...envelopeBase(user.id, view),
     mfaSessionId: token,
     methods: decision.methods,
     recovery: decision.recovery,
     expiresIn: MFA_SESSION_TTL_MS / 1000,
-    enrollmentRequired: decision.outcome === 'enroll',
+    action: input.action,
     enrollOptions: enrollableOptions(decision.enrollOptions),
-    decision: view,
   };
 }
 
 /** Loads an open MFA session by token, bound to the calling application; anything else is "not found". */
 export async function openSession(deps: ServiceDeps, caller: Caller, token: string): Promise<{ tenant: TenantStore; session: MfaSessionRecord; user: UserRecord }> {
   const parsed = parseSessionToken(token);
-  if (parsed === null) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
+  if (parsed === null || !(await servesTenant(deps, caller, parsed.tenantId))) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
   const tenant = deps.store.forTenant(parsed.tenantId);
   const session = await tenant.mfaSessions.get(parsed.id);
   // A session is bound to the application that opened it (FusionAuth #2010): another client's token is unknown.
   if (session === null || session.applicationId !== caller.application.id) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
-  if (session.status !== 'open' || session.expiresAt <= deps.now()) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session has expired or was already used; start again.');
+  const now = deps.now();
+  if (session.status === 'completed') throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
+  if (session.status !== 'open' || session.expiresAt <= now) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session has expired; start again.');
   const user = await tenant.users.get(session.userId);
   if (user === null) throw new PortcullisError('MFA_SESSION_NOT_FOUND', 'No such MFA session.');
+  assertNotLocked(user, now);
   return { tenant, session, user };
 }
 
@@ -302,21 +352,14 @@ export interface VerifyInput {
   readonly code: unknown;
 }
 
-export type VerifyResult =
-  | { readonly verified: true; readonly userId: string; readonly amr: readonly string[]; readonly action: string | null; readonly recoveryCodesRemaining?: number }
-  /**
-   * The code was right but the sign-in is not complete (a break-glass recovery code at the enrollment wall, or a
-   * further step): `verified` is false so that a client reading ZewstID's `{ verified }` never takes it for a
-   * session; `status` says what comes next, in the same MFA session.
-   */
-  | (Exclude<FlowResult, { readonly status: 'authenticated' }> & { readonly verified: false; readonly action: string | null });
-
 /**
- * `POST /auth/mfa/verify`: answers a challenge. The proof is checked by the factor's verifier with its single-use
- * write and failure counters, and then the decision is re-run with the completed step (SECURITY rule 1) — a
- * recovery code used as break-glass meets the enrollment wall here, not a session.
+ * `POST /auth/mfa/verify`: answers a challenge. The proof is checked by the factor's verifier with its failure
+ * counters, the decision is re-run with the completed step (SECURITY rule 1), and the proof is spent in the
+ * transaction that records the outcome — a recovery code used as break-glass meets the enrollment wall here, not a
+ * session. A step-up's success refreshes the login session it was opened for, for its action only, and rotates
+ * that session's token.
  */
-export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInput): Promise<VerifyResult> {
+export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInput): Promise<FlowResult> {
   const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
   const recoveryBreakGlass = session.decision.recovery === true;
   const offered = session.methods as readonly string[];
@@ -326,28 +369,61 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const now = deps.now();
   const attempts = await tenant.mfaSessions.recordAttempt(session.id, now, MFA_SESSION_MAX_ATTEMPTS);
   if (attempts === null) throw new PortcullisError('MFA_LOCKED', 'This MFA session has no attempts left; start again.');
-  const outcome = await verifyFactorProof(deps, tenant, user, input.method as FactorType, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionAttemptsLeft: MFA_SESSION_MAX_ATTEMPTS - attempts });
-  const completed: CompletedStep[] = [...session.completed, { method: input.method as FactorType }];
+  const method = input.method as FactorType;
+  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionAttemptsLeft: MFA_SESSION_MAX_ATTEMPTS - attempts });
+  const completed: CompletedStep[] = [...session.completed, { method, factorId: proof.factor.id }];
   const context = (session.decision.context ?? {}) as RequestContext;
-  const purpose: Purpose = session.purpose === 'step_up' && session.action !== null ? { kind: 'step_up', action: session.action } : { kind: 'signin' };
-  // A sign-in session's decision is audited in `conclude`'s transaction; a step-up's here.
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context, completed, actor: actorOf(caller), deferAudit: session.purpose !== 'step_up' });
-  if (session.purpose === 'step_up') {
-    if (evaluation.decision.outcome !== 'allow') throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'The step-up was not satisfied by this factor.');
-    const done = await deps.store.transaction(async (tx) => {
-      const t = tx.forTenant(tenant.tenantId);
-      if (!(await t.mfaSessions.complete(session.id, evaluation.now, 'open'))) return false;
-      await t.users.recordMfa(user.id, evaluation.now);
-      return true;
-    });
-    if (!done) throw new PortcullisError('MFA_SESSION_EXPIRED', 'The MFA session is no longer open.');
-    return { verified: true, userId: user.id, amr: amrOf(completed.map((s) => s.method)), action: session.action, ...(outcome.remaining === undefined ? {} : { recoveryCodesRemaining: outcome.remaining }) };
+  if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
+  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof);
+  return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
+}
+
+async function completeStepUp(
+  deps: ServiceDeps,
+  caller: Caller,
+  tenant: TenantStore,
+  user: UserRecord,
+  session: MfaSessionRecord,
+  action: string,
+  completed: readonly CompletedStep[],
+  context: RequestContext,
+  proof: CheckedProof,
+): Promise<FlowResult> {
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'step_up', action }, context, completed, actor: actorOf(caller), deferAudit: true, lastMfaAt: null });
+  const { decision, policy, now } = evaluation;
+  if (decision.outcome !== 'allow') {
+    await evaluation.writeAudit(tenant);
+    throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'The step-up was not satisfied by this factor.');
   }
-  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session);
-  if (result.status === 'authenticated') {
-    return { verified: true, userId: user.id, amr: result.amr, action: null, ...(outcome.remaining === undefined ? {} : { recoveryCodesRemaining: outcome.remaining }) };
+  const rotated = issueToken('ses', tenant.tenantId);
+  const done = await inRace(
+    deps,
+    async (t) => {
+      if (!(await t.mfaSessions.complete(session.id, now, 'open'))) throw new LostRace('session');
+      await spend(t, proof);
+      await evaluation.writeAudit(t);
+      await t.users.recordMfa(user.id, now);
+      const login = session.loginSessionId === null ? null : await t.loginSessions.get(session.loginSessionId);
+      // The login session ended meanwhile (revoked, expired): the step-up has nothing to refresh.
+      if (login === null || login.revokedAt !== null || login.expiresAt <= now) throw new PortcullisError('SESSION_NOT_FOUND', 'The session this step-up was for has ended; sign in again.');
+      const steps = [...login.steps, ...stepsOf(completed)];
+      const { amr, acr } = assuranceOfSteps(steps, now);
+      const grants = { ...login.grants, [action]: now };
+      // A successful step-up is a re-authentication: the session's token is rotated (SECURITY rule 9).
+      if (!(await t.loginSessions.update(login.id, { steps, amr, acr, grants, tokenHash: rotated.id }, now, login.tokenHash))) throw new LostRace('session');
+      await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: login.id, event: 'user.step_up_succeeded', data: { action, amr, acr } });
+      return { ...login, steps, amr, acr, grants, tokenHash: rotated.id, lastSeenAt: now };
+    },
+    tenant.tenantId,
+  );
+  if (done instanceof LostRace) {
+    await evaluation.writeAudit(tenant);
+    if (done.what === 'proof') return proof.refuse();
+    throw sessionGone(session, now);
   }
-  return { ...result, mfaSessionId: input.mfaSessionId, verified: false, action: null };
+  const view = viewDecision(decision, policy);
+  return { status: 'authenticated', ...envelopeBase(user.id, view), amr: done.amr, acr: done.acr, session: viewSession(done, rotated.token), result: await signedResult(deps, caller, done, now) };
 }
 
 /** Re-runs the decision after an enrollment step completed inside a sign-in session and concludes the flow. */

@@ -25,6 +25,15 @@ export function deviceKeyOf(tenantId: string, deviceId: string | null | undefine
   return createHash('sha256').update(`${tenantId}\u0000${deviceId}`).digest('hex');
 }
 
+/**
+ * The stored form of a network the user completed MFA from, kept beside trusted devices (same lifetime, same
+ * revocation on any factor or password change) under a `net:` prefix so the two never collide.
+ */
+export function networkKeyOf(tenantId: string, ip: string | null | undefined): string | null {
+  if (typeof ip !== 'string' || ip.length === 0) return null;
+  return `net:${createHash('sha256').update(`${tenantId}\u0000${ip}`).digest('hex')}`;
+}
+
 /** How long the risk reads may take before the assessment is given up as unavailable (→ challenge). */
 export const RISK_TIMEOUT_MS = 2_000;
 
@@ -43,25 +52,29 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * The minimal risk input of issue #3: a new device id or a new IP, from the user's successful sign-ins. A device
- * the caller could not identify is a signal, not an exemption (SECURITY rule 7). Any failure computing signals, or
- * signals slower than `timeoutMs`, yields `unavailable` (reason `timeout` or the error's name), which `decide`
- * turns into a challenge (fail closed).
+ * The minimal risk input: a new device id or a new network. Both are "known" only once a sign-in from them
+ * completed MFA, and forgotten on any factor or password change (SECURITY rule 6): an earlier password-only success
+ * makes nothing known. A device the caller could not identify is a signal, not an exemption (SECURITY rule 7). Any
+ * failure computing signals, or signals slower than `timeoutMs`, yields `unavailable` (reason `timeout` or the
+ * error's name), which `decide` turns into a challenge (fail closed).
  */
 export async function assessRisk(tenant: TenantStore, userId: string, context: RequestContext, options: { readonly timeoutMs?: number } = {}): Promise<RiskResult> {
   const deviceKey = deviceKeyOf(tenant.tenantId, context.deviceId);
   try {
-    const ip = typeof context.ip === 'string' && context.ip.length > 0 ? context.ip : null;
+    const networkKey = networkKeyOf(tenant.tenantId, context.ip);
     // Two independent reads, sent together (one round trip instead of two on PostgreSQL); either failing is
-    // "unavailable", as before.
-    const [prior, trusted] = await within(
-      Promise.all([tenant.signins.priorSuccess(userId, { deviceId: deviceKey, ip }), deviceKey === null ? Promise.resolve(null) : tenant.trustedDevices.get(userId, deviceKey)]),
+    // "unavailable".
+    const [trusted, network] = await within(
+      Promise.all([
+        deviceKey === null ? Promise.resolve(null) : tenant.trustedDevices.get(userId, deviceKey),
+        networkKey === null ? Promise.resolve(null) : tenant.trustedDevices.get(userId, networkKey),
+      ]),
       options.timeoutMs ?? RISK_TIMEOUT_MS,
     );
     const signals: RiskSignal[] = [];
     if (deviceKey === null) signals.push({ code: 'unknown_device', weight: WEIGHTS.unknown_device });
-    else if (!prior.device) signals.push({ code: 'new_device', weight: WEIGHTS.new_device });
-    if (ip === null || !prior.ip) signals.push({ code: 'new_ip', weight: WEIGHTS.new_ip });
+    else if (trusted === null) signals.push({ code: 'new_device', weight: WEIGHTS.new_device });
+    if (network === null) signals.push({ code: 'new_ip', weight: WEIGHTS.new_ip });
     let score = 0;
     for (const s of signals) score += s.weight;
     // An unidentified device always challenges under adaptive: it is reported as a new device.

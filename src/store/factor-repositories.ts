@@ -131,6 +131,16 @@ export function factorRepository(b: Binding, tenantId: string): FactorRepository
       return row === undefined ? null : failureState(row, now);
     },
     resetFailures: async (id) => changed(await scoped().set({ failed_count: 0, locked_until: null }).where('id', '=', id).executeTakeFirst()),
+    releaseFailure: async (id) =>
+      changed(
+        await scoped()
+          .set({
+            failed_count: sql<number>`case when failed_count > 0 then failed_count - 1 else 0 end`,
+            locked_until: sql<number | null>`case when failed_count - 1 < ${FACTOR_FAILURE_LIMIT} then null else locked_until end`,
+          })
+          .where('id', '=', id)
+          .executeTakeFirst(),
+      ),
   };
 }
 

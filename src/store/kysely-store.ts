@@ -5,7 +5,7 @@ import { factorRepository, recoveryCodeRepository } from './factor-repositories.
 import { beginTransaction, guardRoot, type Binding } from './kysely-support.ts';
 import { adminTokenRepository, applicationRepository, tenantRepository } from './platform-repositories.ts';
 import { applicationPolicyRepository, tenantPolicyRepository } from './policy-repositories.ts';
-import { mfaSessionRepository, signinHistoryRepository, trustedDeviceRepository } from './session-repositories.ts';
+import { loginSessionRepository, mfaSessionRepository, signinHistoryRepository, trustedDeviceRepository } from './session-repositories.ts';
 import { signingKeyRepository } from './signing-key-repository.ts';
 import { signinThrottleRepository } from './signin-throttle-repository.ts';
 import type { Store, TenantStore } from './types.ts';
@@ -28,6 +28,7 @@ function bind(binding: Binding): Store {
       factors: factorRepository(binding, tenantId),
       recoveryCodes: recoveryCodeRepository(binding, tenantId),
       mfaSessions: mfaSessionRepository(binding, tenantId),
+      loginSessions: loginSessionRepository(binding, tenantId),
       signins: signinHistoryRepository(binding, tenantId),
       trustedDevices: trustedDeviceRepository(binding, tenantId),
       audit: auditRepository(binding, tenantId),

@@ -71,6 +71,7 @@ function toApplication(row: Selectable<ApplicationsTable>): ApplicationRecord {
     firstParty: num(row.first_party) === 1,
     clientId: row.client_id,
     clientSecretHash: row.client_secret_hash,
+    allTenants: num(row.all_tenants) === 1,
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -91,6 +92,7 @@ export function applicationRepository(b: Binding): ApplicationRepository {
               first_party: input.firstParty ? 1 : 0,
               client_id: input.clientId,
               client_secret_hash: input.clientSecretHash,
+              all_tenants: input.allTenants === true ? 1 : 0,
               created_at: input.now,
               updated_at: input.now,
             })
@@ -121,6 +123,7 @@ export function applicationRepository(b: Binding): ApplicationRepository {
             ...(patch.name === undefined ? {} : { name: patch.name }),
             ...(patch.firstParty === undefined ? {} : { first_party: patch.firstParty ? 1 : 0 }),
             ...(patch.clientSecretHash === undefined ? {} : { client_secret_hash: patch.clientSecretHash }),
+            ...(patch.allTenants === undefined ? {} : { all_tenants: patch.allTenants ? 1 : 0 }),
             updated_at: now,
           })
           .where('id', '=', id)
@@ -129,6 +132,43 @@ export function applicationRepository(b: Binding): ApplicationRepository {
         return row === undefined ? null : toApplication(row);
       }),
     delete: async (id) => changed(await db.deleteFrom('applications').where('id', '=', id).executeTakeFirst()),
+    servesTenant: async (applicationId, tenantId) => {
+      const row = await db
+        .selectFrom('applications')
+        .select('all_tenants')
+        .where('id', '=', applicationId)
+        .where((eb) =>
+          eb.or([
+            eb('all_tenants', '=', 1),
+            eb.exists(eb.selectFrom('application_tenants').select('tenant_id').where('application_id', '=', applicationId).where('tenant_id', '=', tenantId)),
+          ]),
+        )
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+    assignTenant: (applicationId, tenantId, now) =>
+      write('The assignment', async () => {
+        const result = await db
+          .insertInto('application_tenants')
+          .values({ application_id: applicationId, tenant_id: tenantId, created_at: now })
+          .onConflict((oc) => oc.columns(['application_id', 'tenant_id']).doNothing())
+          .executeTakeFirst();
+        return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+      }),
+    unassignTenant: async (applicationId, tenantId) =>
+      changed(await db.deleteFrom('application_tenants').where('application_id', '=', applicationId).where('tenant_id', '=', tenantId).executeTakeFirst()),
+    listTenantIds: async (applicationId) =>
+      (await db.selectFrom('application_tenants').select('tenant_id').where('application_id', '=', applicationId).orderBy('tenant_id').execute()).map((r) => r.tenant_id),
+    listForTenant: async (tenantId) =>
+      (
+        await db
+          .selectFrom('applications')
+          .selectAll('applications')
+          .innerJoin('application_tenants', 'application_tenants.application_id', 'applications.id')
+          .where('application_tenants.tenant_id', '=', tenantId)
+          .orderBy('applications.id')
+          .execute()
+      ).map(toApplication),
   };
 }
 

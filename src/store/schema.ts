@@ -20,6 +20,7 @@ export interface ApplicationsTable {
   first_party: number;
   client_id: string;
   client_secret_hash: string;
+  all_tenants: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -119,6 +120,39 @@ export interface MfaSessionsTable {
   expires_at: number;
   created_at: number;
   completed_at: number | null;
+  login_session_id: string | null;
+}
+
+/** Which tenants an application serves (besides `applications.all_tenants`). */
+export interface ApplicationTenantsTable {
+  application_id: string;
+  tenant_id: string;
+  created_at: number;
+}
+
+/** Login sessions; the application holds the token, only its SHA-256 is stored. */
+export interface LoginSessionsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  application_id: string;
+  token_hash: string;
+  /** JSON array of RFC 8176 values. */
+  amr: string;
+  acr: string;
+  auth_time: number;
+  mfa_at: number | null;
+  /** JSON array of { method, factorId }. */
+  factors: string;
+  /** JSON object: action → epoch ms. */
+  grants: string;
+  device_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  revoked_at: number | null;
 }
 
 /** Append-only sign-in history (risk input). */
@@ -203,6 +237,8 @@ export interface Schema {
   factors: FactorsTable;
   recovery_codes: RecoveryCodesTable;
   mfa_sessions: MfaSessionsTable;
+  application_tenants: ApplicationTenantsTable;
+  login_sessions: LoginSessionsTable;
   signin_history: SigninHistoryTable;
   trusted_devices: TrustedDevicesTable;
   audit_events: AuditEventsTable;

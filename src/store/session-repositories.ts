@@ -2,14 +2,17 @@
 import { sql, type Selectable } from 'kysely';
 import type { CompletedStep, FactorType } from '../core/index.ts';
 import { bool, changed, num, numOrNull, parseJsonArray, parseJsonObject, write, type Binding } from './kysely-support.ts';
-import type { MfaSessionsTable, SigninHistoryTable } from './schema.ts';
+import type { LoginSessionsTable, MfaSessionsTable, SigninHistoryTable } from './schema.ts';
 import type {
+  LoginSessionRecord,
+  LoginSessionRepository,
   MfaPurpose,
   MfaSessionRecord,
   MfaSessionRepository,
   MfaSessionStatus,
   SigninHistoryRepository,
   SigninOutcome,
+  SessionStep,
   SigninRecord,
   TrustedDeviceRepository,
 } from './types.ts';
@@ -31,6 +34,7 @@ export function toMfaSession(row: Selectable<MfaSessionsTable>): MfaSessionRecor
     expiresAt: num(row.expires_at),
     createdAt: num(row.created_at),
     completedAt: numOrNull(row.completed_at),
+    loginSessionId: row.login_session_id,
   };
 }
 
@@ -58,6 +62,7 @@ export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRe
               expires_at: input.expiresAt,
               created_at: input.now,
               completed_at: null,
+              login_session_id: input.loginSessionId ?? null,
             })
             .returningAll()
             .executeTakeFirstOrThrow(),
@@ -79,12 +84,13 @@ export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRe
         .executeTakeFirst();
       return row === undefined ? null : num(row.attempts);
     },
-    update: async (id, patch, now) => {
+    update: async (id, patch, now, expectedCompleted) => {
       const set: { methods?: string; decision?: string; completed?: string } = {};
       if (patch.methods !== undefined) set.methods = JSON.stringify(patch.methods);
       if (patch.decision !== undefined) set.decision = JSON.stringify(patch.decision);
       if (patch.completed !== undefined) set.completed = JSON.stringify(patch.completed);
       let q = scoped().where('id', '=', id).where('status', '=', 'open').where('expires_at', '>', now);
+      if (expectedCompleted !== undefined) q = q.where('completed', '=', JSON.stringify(expectedCompleted));
       if (Object.keys(set).length === 0) q = q.set({ status: 'open' });
       else q = q.set(set);
       return changed(await q.executeTakeFirst());
@@ -215,6 +221,109 @@ export function trustedDeviceRepository(b: Binding, tenantId: string): TrustedDe
     revokeAll: async (userId) => {
       const result = await db.deleteFrom('trusted_devices').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
       return Number(result.numDeletedRows);
+    },
+  };
+}
+
+function toLoginSession(row: Selectable<LoginSessionsTable>): LoginSessionRecord {
+  const grants: Record<string, number> = {};
+  for (const [action, at] of Object.entries(parseJsonObject(row.grants) ?? {})) if (typeof at === 'number') grants[action] = at;
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    userId: row.user_id,
+    applicationId: row.application_id,
+    tokenHash: row.token_hash,
+    amr: parseJsonArray<string>(row.amr),
+    acr: row.acr,
+    authTime: num(row.auth_time),
+    mfaAt: numOrNull(row.mfa_at),
+    steps: parseJsonArray<SessionStep>(row.factors),
+    grants,
+    deviceId: row.device_id,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    createdAt: num(row.created_at),
+    lastSeenAt: num(row.last_seen_at),
+    expiresAt: num(row.expires_at),
+    revokedAt: numOrNull(row.revoked_at),
+  };
+}
+
+/** A tenant's login sessions over Kysely; every change is conditional on the session being live. */
+export function loginSessionRepository(b: Binding, tenantId: string): LoginSessionRepository {
+  const { db } = b;
+  const live = (now: number) => db.updateTable('login_sessions').where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', now);
+  return {
+    create: (input) =>
+      write('The session', async () =>
+        toLoginSession(
+          await db
+            .insertInto('login_sessions')
+            .values({
+              id: input.id,
+              tenant_id: tenantId,
+              user_id: input.userId,
+              application_id: input.applicationId,
+              token_hash: input.tokenHash,
+              amr: JSON.stringify(input.amr),
+              acr: input.acr,
+              auth_time: input.authTime,
+              mfa_at: input.mfaAt,
+              factors: JSON.stringify(input.steps),
+              grants: '{}',
+              device_id: input.deviceId,
+              ip: input.ip,
+              user_agent: input.userAgent,
+              created_at: input.now,
+              last_seen_at: input.now,
+              expires_at: input.expiresAt,
+              revoked_at: null,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow(),
+        ),
+      ),
+    get: async (id) => {
+      const row = await db.selectFrom('login_sessions').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      return row === undefined ? null : toLoginSession(row);
+    },
+    findByTokenHash: async (tokenHash) => {
+      const row = await db.selectFrom('login_sessions').selectAll().where('tenant_id', '=', tenantId).where('token_hash', '=', tokenHash).executeTakeFirst();
+      return row === undefined ? null : toLoginSession(row);
+    },
+    listLive: async (userId, now, applicationId) => {
+      let q = db
+        .selectFrom('login_sessions')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now);
+      if (applicationId !== undefined) q = q.where('application_id', '=', applicationId);
+      return (await q.orderBy('created_at', 'desc').orderBy('id').execute()).map(toLoginSession);
+    },
+    update: (id, patch, now, expectedTokenHash) =>
+      write('The session', async () => {
+        let q = live(now)
+          .set({
+            ...(patch.tokenHash === undefined ? {} : { token_hash: patch.tokenHash }),
+            ...(patch.amr === undefined ? {} : { amr: JSON.stringify(patch.amr) }),
+            ...(patch.acr === undefined ? {} : { acr: patch.acr }),
+            ...(patch.mfaAt === undefined ? {} : { mfa_at: patch.mfaAt }),
+            ...(patch.steps === undefined ? {} : { factors: JSON.stringify(patch.steps) }),
+            ...(patch.grants === undefined ? {} : { grants: JSON.stringify(patch.grants) }),
+            last_seen_at: now,
+          })
+          .where('id', '=', id);
+        if (expectedTokenHash !== undefined) q = q.where('token_hash', '=', expectedTokenHash);
+        return changed(await q.executeTakeFirst());
+      }),
+    revoke: async (id, now) => changed(await live(now).set({ revoked_at: now }).where('id', '=', id).executeTakeFirst()),
+    revokeAllForUser: async (userId, now, applicationId) => {
+      let q = live(now).set({ revoked_at: now }).where('user_id', '=', userId);
+      if (applicationId !== undefined) q = q.where('application_id', '=', applicationId);
+      return Number((await q.executeTakeFirst()).numUpdatedRows ?? 0n);
     },
   };
 }

@@ -127,6 +127,8 @@ export interface ApplicationRecord {
   readonly clientId: string;
   /** SHA-256 (hex) of the client secret (256 random bits, so a fast hash suffices); never returned by the API. */
   readonly clientSecretHash: string;
+  /** Serves every tenant (set explicitly by a platform admin); otherwise only the tenants assigned to it. */
+  readonly allTenants: boolean;
   readonly createdAt: Millis;
   readonly updatedAt: Millis;
 }
@@ -137,6 +139,7 @@ export interface NewApplication {
   readonly firstParty: boolean;
   readonly clientId: string;
   readonly clientSecretHash: string;
+  readonly allTenants?: boolean;
   readonly now: Millis;
 }
 
@@ -144,6 +147,7 @@ export interface ApplicationPatch {
   readonly name?: string;
   readonly firstParty?: boolean;
   readonly clientSecretHash?: string;
+  readonly allTenants?: boolean;
 }
 
 /** Applications (platform level: one application may serve many tenants). */
@@ -156,6 +160,16 @@ export interface ApplicationRepository {
   update(id: string, patch: ApplicationPatch, now: Millis): Promise<ApplicationRecord | null>;
   /** Also deletes its policy layers (application and tenant×application). */
   delete(id: string): Promise<boolean>;
+  /** Whether the application may act for the tenant: `allTenants`, or an assignment (one indexed read). */
+  servesTenant(applicationId: string, tenantId: string): Promise<boolean>;
+  /** Assigns the application to a tenant; false when it already was. */
+  assignTenant(applicationId: string, tenantId: string, now: Millis): Promise<boolean>;
+  /** Removes an assignment; false when there was none. */
+  unassignTenant(applicationId: string, tenantId: string): Promise<boolean>;
+  /** The tenant ids explicitly assigned to an application, sorted. */
+  listTenantIds(applicationId: string): Promise<readonly string[]>;
+  /** The applications explicitly assigned to a tenant, ordered by id. */
+  listForTenant(tenantId: string): Promise<readonly ApplicationRecord[]>;
 }
 
 export interface AdminTokenRecord {
@@ -345,11 +359,10 @@ export interface UserRepository {
   recordMfa(id: string, at: Millis): Promise<boolean>;
   /** One atomic increment of the account's consecutive failures (default limit 100, lock until reset). */
   recordSigninFailure(id: string, now: Millis, options?: FailureOptions): Promise<FailureState | null>;
-  /**
-   * Clears the account's failure count and lock, and the unknown-device count and lock with them (a completed
-   * sign-in, a verified factor, an admin unlock: each a reset from an authenticated session).
-   */
+  /** Ends the run of failures after a success; a locked account stays locked (false then). */
   resetSigninFailures(id: string): Promise<boolean>;
+  /** Lifts the account lock and clears the failure count (the audited admin unlock; nothing else calls it). */
+  unlock(id: string): Promise<boolean>;
   /**
    * Takes back one reserved failure (an attempt counted before it was evaluated, that turned out right): one atomic
    * decrement, never below zero; a lock goes with it when the count falls back under `limit` (default 100).
@@ -469,6 +482,8 @@ export interface FactorRepository {
   recordFailure(id: string, now: Millis, options?: FailureOptions): Promise<FailureState | null>;
   /** Clears the factor's failure count and lock. */
   resetFailures(id: string): Promise<boolean>;
+  /** Gives back one reserved failure (an attempt that could not be evaluated, e.g. the verifier failed). */
+  releaseFailure(id: string): Promise<boolean>;
 }
 
 export interface RecoveryCodeRecord {
@@ -522,6 +537,8 @@ export interface MfaSessionRecord {
   readonly expiresAt: Millis;
   readonly createdAt: Millis;
   readonly completedAt: Millis | null;
+  /** The login session a step-up or voluntary enrollment acts on, when one was presented. */
+  readonly loginSessionId: string | null;
 }
 
 export interface NewMfaSession {
@@ -534,6 +551,7 @@ export interface NewMfaSession {
   readonly methods: readonly FactorType[];
   readonly decision: JsonObject;
   readonly completed?: readonly CompletedStep[];
+  readonly loginSessionId?: string | null;
   readonly expiresAt: Millis;
   readonly now: Millis;
 }
@@ -555,12 +573,94 @@ export interface MfaSessionRepository {
    * attempts (the attempt must then be refused).
    */
   recordAttempt(id: string, now: Millis, maxAttempts: number): Promise<number | null>;
-  /** Updates flow state while the session is open and unexpired; false otherwise. */
-  update(id: string, patch: MfaSessionPatch, now: Millis): Promise<boolean>;
+  /**
+   * Updates flow state while the session is open and unexpired — and, with `expectedCompleted`, only while its
+   * completed steps are still those (of two answers racing on one session, one moves it on); false otherwise.
+   */
+  update(id: string, patch: MfaSessionPatch, now: Millis, expectedCompleted?: readonly CompletedStep[]): Promise<boolean>;
   /** `status: expectedStatus → completed` if unexpired at `now`; true for exactly one concurrent caller. */
   complete(id: string, now: Millis, expectedStatus?: MfaSessionStatus): Promise<boolean>;
   /** `status: expectedStatus → status` (cancel, expire); conditional. */
   setStatus(id: string, status: MfaSessionStatus, expectedStatus?: MfaSessionStatus): Promise<boolean>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Login sessions (what a completed flow leaves, DESIGN §1)
+
+/** A step completed in a login session: the method and, for an enrolled factor, its id. */
+export interface SessionStep {
+  readonly method: string;
+  readonly factorId: string | null;
+}
+
+export interface LoginSessionRecord {
+  /** Public id (`sid`); never a credential by itself. */
+  readonly id: string;
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly applicationId: string;
+  /** SHA-256 (hex) of the session token the application holds (SECURITY rule 9). */
+  readonly tokenHash: string;
+  readonly amr: readonly string[];
+  readonly acr: string;
+  readonly authTime: Millis;
+  /** When this session last completed a second factor (sign-in MFA), or null: freshness for privileged acts. */
+  readonly mfaAt: Millis | null;
+  readonly steps: readonly SessionStep[];
+  /** Step-up grants of this session: action → when it was earned. */
+  readonly grants: Readonly<Record<string, Millis>>;
+  readonly deviceId: string | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly createdAt: Millis;
+  readonly lastSeenAt: Millis;
+  readonly expiresAt: Millis;
+  readonly revokedAt: Millis | null;
+}
+
+export interface NewLoginSession {
+  readonly id: string;
+  readonly tokenHash: string;
+  readonly userId: string;
+  readonly applicationId: string;
+  readonly amr: readonly string[];
+  readonly acr: string;
+  readonly authTime: Millis;
+  readonly mfaAt: Millis | null;
+  readonly steps: readonly SessionStep[];
+  readonly deviceId: string | null;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly expiresAt: Millis;
+  readonly now: Millis;
+}
+
+export interface LoginSessionPatch {
+  readonly tokenHash?: string;
+  readonly amr?: readonly string[];
+  readonly acr?: string;
+  readonly mfaAt?: Millis | null;
+  readonly steps?: readonly SessionStep[];
+  readonly grants?: Readonly<Record<string, Millis>>;
+}
+
+/** A tenant's login sessions. "Live" means not revoked and not expired at `now`. */
+export interface LoginSessionRepository {
+  create(input: NewLoginSession): Promise<LoginSessionRecord>;
+  /** As stored; callers check liveness. */
+  get(id: string): Promise<LoginSessionRecord | null>;
+  findByTokenHash(tokenHash: string): Promise<LoginSessionRecord | null>;
+  /** The user's live sessions (optionally of one application), newest first. */
+  listLive(userId: string, now: Millis, applicationId?: string): Promise<readonly LoginSessionRecord[]>;
+  /**
+   * Changes a live session; with `expectedTokenHash`, only while it still holds that token (a rotation or
+   * step-up that raced another loses). Also marks it seen. True for exactly one concurrent caller.
+   */
+  update(id: string, patch: LoginSessionPatch, now: Millis, expectedTokenHash?: string): Promise<boolean>;
+  /** Revokes one live session; false when it was not live. */
+  revoke(id: string, now: Millis): Promise<boolean>;
+  /** Revokes the user's live sessions (of one application, when given); returns how many. */
+  revokeAllForUser(userId: string, now: Millis, applicationId?: string): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -788,6 +888,7 @@ export interface TenantStore {
   readonly factors: FactorRepository;
   readonly recoveryCodes: RecoveryCodeRepository;
   readonly mfaSessions: MfaSessionRepository;
+  readonly loginSessions: LoginSessionRepository;
   readonly signins: SigninHistoryRepository;
   readonly trustedDevices: TrustedDeviceRepository;
   readonly audit: AuditRepository;

@@ -131,8 +131,19 @@ export function userRepository(b: Binding, tenantId: string): UserRepository {
         .executeTakeFirst();
       return row === undefined ? null : failureState(row, now);
     },
-    // Both counts at once: a reset from an authenticated session ends the unknown-device lock too.
+    // A success ends both runs of failures (and the unknown-device lock) but never lifts the account lock: only the
+    // audited admin unlock does.
     resetSigninFailures: async (id) =>
+      changed(
+        await db
+          .updateTable('users')
+          .set({ failed_signins: 0, unknown_device_failures: 0, unknown_device_locked_until: null })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .where('locked_until', 'is', null)
+          .executeTakeFirst(),
+      ),
+    unlock: async (id) =>
       changed(
         await db
           .updateTable('users')

@@ -36,7 +36,8 @@ forEachDialect((dialect) => {
       assert.equal(events.length, 1);
       assert.equal(events[0]?.userId, user.id);
       assert.equal(events[0]?.applicationId, client.application.id);
-      assert.deepEqual(events[0]?.data, { amr: ['pwd'], mfa: false });
+      assert.deepEqual(events[0]?.data, { amr: ['pwd'], acr: 'urn:portcullis:acr:pwd', mfa: false, methods: ['password'] });
+      assert.equal(events[0]?.subject, plain.body.session.id, 'the event names the login session it opened');
 
       const walled = await createTenant(h, 'walled', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always' });
       await createUser(h, walled.id, 'bob@example.com');
@@ -49,7 +50,8 @@ forEachDialect((dialect) => {
       expectStatus(verified, 200);
       events = (await auditOf(h, walled.id)).filter((e) => e.event === 'user.signin_succeeded');
       assert.equal(events.length, before + 1, 'the challenge added none, the verification one');
-      assert.deepEqual(events.at(-1)?.data, { amr: ['pwd', 'otp', 'mfa'], mfa: true });
+      assert.deepEqual(events.at(-1)?.data, { amr: ['pwd', 'otp', 'mfa'], acr: 'urn:portcullis:acr:mfa', mfa: true, methods: ['password', 'totp'] });
+      assert.equal(events.at(-1)?.subject, verified.body.session.id, 'the event names the login session it opened');
     });
   });
 

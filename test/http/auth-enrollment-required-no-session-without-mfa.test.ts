@@ -3,8 +3,9 @@
  * flaws as cases (a pending or "skipped" state never satisfies `required`: Logto #6892, authentik #2330; recovery
  * codes alone are no enrollment; a first-party application is always walled). Over `inject`, on SQLite and
  * PostgreSQL: sign-in, status/check, verify with every wrong method, enrollment confirm with wrong codes, a
- * break-glass recovery code — none answers `authenticated` or `verified: true`, none records a successful sign-in,
- * a last-MFA time or a trusted device. "Every sign-in path" is held to the routes there are: every application route
+ * break-glass recovery code — none answers `authenticated` or `verified: true`, none opens a login session or
+ * records a successful sign-in, a last-MFA time or a trusted device (or known network). Step-up acts only on a login
+ * session (`X-Portcullis-Session`), which such a user can never hold: without one it is refused. "Every sign-in path" is held to the routes there are: every application route
  * of the OpenAPI document must be driven here or be listed as issuing no session (a new route fails until it is).
  */
 import assert from 'node:assert/strict';
@@ -35,10 +36,14 @@ const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'walls' };
 const DRIVEN_HERE = ['POST /auth/signin', 'POST /auth/mfa/status/check', 'POST /auth/mfa/verify', 'POST /auth/mfa/step-up', 'POST /auth/mfa/enroll/totp', 'POST /auth/mfa/enroll/totp/confirm'];
 /** Application routes that issue no session and verify no factor, with the reason; anything else must be driven here. */
 const NO_SESSION: Record<string, string> = {
-  'GET /auth/mfa/status': 'reads the factor list',
+  'GET /auth/factors': 'reads the factor list',
+  'GET /auth/mfa/status': 'reads the factor list (alias of GET /auth/factors)',
   'POST /auth/mfa/enrollment': 'opens a voluntary enrollment session; its confirm answers `enrolled`, not a sign-in (auth-voluntary-enrollment test)',
   'POST /auth/mfa/recovery-codes': 'regenerates codes after a recent MFA',
   'DELETE /auth/mfa/factors/{factorId}': 'removes a factor after a recent MFA',
+  'GET /auth/sessions': "lists the signed-in user's sessions; needs an existing session",
+  'DELETE /auth/sessions/{sessionId}': "revokes one of the signed-in user's sessions; needs an existing session",
+  'POST /auth/sessions/introspect': 'reports whether an existing session is live; issues none',
 };
 const METHODS = ['totp', 'recovery_codes', 'webauthn', 'email_otp', 'sms_otp', 'push', 'custom'];
 
@@ -71,7 +76,9 @@ forEachDialect((dialect) => {
     const history = await h.store.forTenant(tenantId).signins.listRecent(userId, 1000);
     assert.deepEqual(history.filter((s) => s.outcome === 'succeeded'), [], 'no successful sign-in recorded');
     const devices = await h.database.db.selectFrom('trusted_devices').select('device_id').where('user_id', '=', userId).execute();
-    assert.deepEqual(devices, [], 'no trusted device');
+    assert.deepEqual(devices, [], 'no trusted device, no known network');
+    const sessions = await h.database.db.selectFrom('login_sessions').select('id').where('user_id', '=', userId).execute();
+    assert.deepEqual(sessions, [], 'no login session');
   };
 
   it('every application route in the OpenAPI document is driven here or documented above as issuing no session', async () => {
@@ -108,10 +115,14 @@ forEachDialect((dialect) => {
         expectError(res, 400, 'MFA_METHOD_NOT_ALLOWED', method);
         assertNoSession(res, `verify ${method}`);
       }
+      // Step-up acts on a login session, which this user cannot hold: without one (or with an invented one) it is
+      // refused before any decision, and answers nothing that reads as a session.
       const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { tenant: 'walled', userId: user.id, action: 'payment', context: CONTEXT });
-      expectStatus(stepUp, 200);
-      assert.equal(stepUp.body.stepUpRequired, true);
-      assert.equal(stepUp.body.enrollmentRequired, true);
+      expectError(stepUp, 400, 'SESSION_REQUIRED');
+      assertNoSession(stepUp, 'step-up without a session');
+      const invented = await api(h, client, 'POST', '/auth/mfa/step-up', { tenant: 'walled', userId: user.id, action: 'payment', context: CONTEXT }, { 'x-portcullis-session': `ses_${tenant.id}.${'A'.repeat(43)}` });
+      expectError(invented, 404, 'SESSION_NOT_FOUND');
+      assertNoSession(invented, 'step-up with an invented session');
       await assertNeverSignedIn(tenant.id, user.id);
     });
 
@@ -126,7 +137,8 @@ forEachDialect((dialect) => {
       const codes = [wrongTotpAt(begun.body.secret, now), totpAt(neighbour.secret, now), '12345', '1234567', '١٢٣٤٥٦', neighbour.recoveryCodes[0] ?? ''];
       for (const code of codes) {
         const res = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: begun.body.factorId, code });
-        assert.ok(res.status === 401 || res.status === 429, `confirm ${JSON.stringify(code)}: ${res.text}`);
+        // Refused as a wrong code (400), or once the attempts are spent, rate limited (429).
+        assert.ok((res.status === 400 && res.body?.error === 'MFA_CODE_INVALID') || (res.status === 429 && res.body?.error === 'RATE_LIMITED'), `confirm ${JSON.stringify(code)}: ${res.text}`);
         assertNoSession(res, `confirm ${JSON.stringify(code)}`);
       }
       // Confirming the neighbour's factor (active, another user) in this session is not possible either.
@@ -213,11 +225,11 @@ forEachDialect((dialect) => {
         expectError(res, 400, 'MFA_METHOD_NOT_ALLOWED', method);
       }
       const wrong = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'totp', code: wrongTotpAt(enrolled.secret, h.clock.now()) });
-      expectError(wrong, 401, 'MFA_CODE_INVALID');
+      expectError(wrong, 400, 'MFA_CODE_INVALID');
       assertNoSession(wrong, 'wrong code');
       // The right code given as the wrong method is not accepted either.
       const crossed = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'recovery_codes', code: totpAt(enrolled.secret, h.clock.now()) });
-      expectError(crossed, 401, 'MFA_CODE_INVALID');
+      expectError(crossed, 400, 'MFA_CODE_INVALID');
       const right = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
       expectStatus(right, 200);
       assert.equal(right.body.verified, true);

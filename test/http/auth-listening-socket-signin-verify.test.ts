@@ -54,12 +54,14 @@ forEachDialect((dialect) => {
 
     const verified = await post('/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
     assert.equal(verified.status, 200);
+    assert.equal(verified.body.status, 'authenticated');
     assert.equal(verified.body.verified, true);
     assert.equal(verified.body.userId, enrolled.userId);
     assert.deepEqual([...(verified.body.amr as string[])].sort(), ['mfa', 'otp', 'pwd']);
 
     const replay = await post('/auth/mfa/verify', { mfaSessionId: signin.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
-    assert.equal(replay.status, 410);
-    assert.equal(replay.body.error, 'MFA_SESSION_EXPIRED');
+    // The MFA session was completed by the first verification: a replay is refused as already used.
+    assert.equal(replay.status, 409);
+    assert.equal(replay.body.error, 'MFA_SESSION_USED');
   });
 });

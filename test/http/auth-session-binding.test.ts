@@ -1,7 +1,9 @@
 /**
  * An MFA session token is bound to the application that opened it, to its tenant and user, and to its lifetime
  * (SECURITY: "a code issued for one user, tenant or MFA session, submitted for another → refused"; FusionAuth
- * #2010; helivanta #913). On SQLite and PostgreSQL, over `inject`.
+ * #2010; helivanta #913). The same holds for the login session (`X-Portcullis-Session`) the session-bound routes
+ * act for: it names its own tenant and user, and cannot be pointed at another's. On SQLite and PostgreSQL, over
+ * `inject`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -90,16 +92,32 @@ forEachDialect((dialect) => {
 
       // A tenant B user named with tenant A (by id, or by an externalId both tenants use) is not found.
       expectError(await api(h, bank, 'POST', '/auth/mfa/status/check', { tenant: 'tenant-a', userId: carol.userId }), 404, 'NOT_FOUND');
-      expectError(await api(h, bank, 'POST', '/auth/mfa/step-up', { tenant: 'tenant-a', userId: carol.userId, action: 'payment' }), 404, 'NOT_FOUND');
+      expectError(await api(h, bank, 'GET', `/auth/factors?tenant=tenant-a&userId=${carol.userId}`), 404, 'NOT_FOUND');
       expectError(await api(h, bank, 'GET', `/auth/mfa/status?tenant=tenant-a&userId=${carol.userId}`), 404, 'NOT_FOUND');
-      expectError(await api(h, bank, 'DELETE', `/auth/mfa/factors/${carol.factorId}?tenant=tenant-a&userId=${carol.userId}`), 404, 'NOT_FOUND');
-      expectError(await api(h, bank, 'POST', '/auth/mfa/recovery-codes', { tenant: 'tenant-a', userId: carol.userId }), 404, 'NOT_FOUND');
-      expectError(await api(h, bank, 'POST', '/auth/mfa/enrollment', { tenant: 'tenant-a', userId: carol.userId }), 404, 'NOT_FOUND');
       const byExternal = await api(h, bank, 'POST', '/auth/mfa/status/check', { tenant: 'tenant-b', externalId: 'shared-ext' });
       expectStatus(byExternal, 200);
       assert.match(byExternal.body.mfaSessionId, new RegExp(`^mfa_${tenantB.id}\\.`));
-      // A tenant A user's factor cannot be removed through tenant B's name either.
-      expectError(await api(h, bank, 'DELETE', `/auth/mfa/factors/${alice.factorId}?tenant=tenant-b&userId=${alice.userId}`), 404, 'NOT_FOUND');
+
+      // The session-bound routes act for the user of the login session (a fresh MFA, so privileged acts pass):
+      // Alice's tenant A session cannot be made to name Carol, nor relabelled into tenant B.
+      h.clock.advance(30_000);
+      const [mfa] = await openSessions(h, bank, 'tenant-a', alice.userId, 1);
+      const signedIn = await verify(bank, mfa ?? '', totpAt(alice.secret, h.clock.now()));
+      expectStatus(signedIn, 200);
+      const aliceSession: string = signedIn.body.session.token;
+      assert.match(aliceSession, new RegExp(`^ses_${tenantA.id}\\.`));
+      const asAlice = { 'x-portcullis-session': aliceSession };
+      expectError(await api(h, bank, 'POST', '/auth/mfa/step-up', { tenant: 'tenant-a', userId: carol.userId, action: 'payment' }, asAlice), 404, 'SESSION_NOT_FOUND', 'step-up naming carol in tenant a');
+      expectError(await api(h, bank, 'POST', '/auth/mfa/step-up', { tenant: 'tenant-b', externalId: 'shared-ext', action: 'payment' }, asAlice), 404, 'SESSION_NOT_FOUND', 'step-up naming tenant b');
+      expectError(await api(h, bank, 'DELETE', `/auth/mfa/factors/${carol.factorId}`, undefined, asAlice), 404, 'FACTOR_NOT_FOUND', "carol's factor through alice's session");
+      assert.equal((await h.store.forTenant(tenantB.id).factors.get(carol.factorId))?.status, 'active', "carol's factor is untouched");
+      const relabelledSession = { 'x-portcullis-session': aliceSession.replace(`ses_${tenantA.id}.`, `ses_${tenantB.id}.`) };
+      assert.notEqual(relabelledSession['x-portcullis-session'], aliceSession);
+      expectError(await api(h, bank, 'POST', '/auth/mfa/step-up', { action: 'payment' }, relabelledSession), 404, 'SESSION_NOT_FOUND', 'relabelled step-up');
+      expectError(await api(h, bank, 'DELETE', `/auth/mfa/factors/${alice.factorId}`, undefined, relabelledSession), 404, 'SESSION_NOT_FOUND', 'relabelled factor removal');
+      expectError(await api(h, bank, 'POST', '/auth/mfa/recovery-codes', undefined, relabelledSession), 404, 'SESSION_NOT_FOUND', 'relabelled recovery codes');
+      expectError(await api(h, bank, 'POST', '/auth/mfa/enrollment', {}, relabelledSession), 404, 'SESSION_NOT_FOUND', 'relabelled enrollment');
+      assert.equal((await h.store.forTenant(tenantA.id).factors.get(alice.factorId))?.status, 'active', "alice's factor is untouched");
       // An unknown tenant answers like an unknown user.
       expectError(await api(h, bank, 'POST', '/auth/mfa/status/check', { tenant: 'no-such-tenant', userId: alice.userId }), 404, 'NOT_FOUND');
       const signin = await api(h, bank, 'POST', '/auth/signin', { tenant: 'tenant-b', identifier: 'alice@example.com', password: PASSWORD });
@@ -113,15 +131,19 @@ forEachDialect((dialect) => {
       const [aliceSession] = await openSessions(h, bank, 'tenant-a', alice.userId, 1);
       assert.ok(bobSession !== undefined && carolSession !== undefined && aliceSession !== undefined);
       const aliceCode = totpAt(alice.secret, h.clock.now());
-      expectError(await verify(bank, bobSession, aliceCode), 401, 'MFA_CODE_INVALID', "alice's code in bob's session");
-      expectError(await verify(bank, carolSession, aliceCode), 401, 'MFA_CODE_INVALID', "alice's code in another tenant's session");
-      expectError(await verify(bank, bobSession, alice.recoveryCodes[0] ?? '', 'recovery_codes'), 401, 'MFA_CODE_INVALID', "alice's recovery code for bob");
+      expectError(await verify(bank, bobSession, aliceCode), 400, 'MFA_CODE_INVALID', "alice's code in bob's session");
+      expectError(await verify(bank, carolSession, aliceCode), 400, 'MFA_CODE_INVALID', "alice's code in another tenant's session");
+      expectError(await verify(bank, bobSession, alice.recoveryCodes[0] ?? '', 'recovery_codes'), 400, 'MFA_CODE_INVALID', "alice's recovery code for bob");
       // Alice's code and recovery code still work for Alice.
       expectStatus(await verify(bank, aliceSession, aliceCode), 200);
       const [aliceAgain] = await openSessions(h, bank, 'tenant-a', alice.userId, 1);
       const withCode = await verify(bank, aliceAgain ?? '', alice.recoveryCodes[0] ?? '', 'recovery_codes');
       expectStatus(withCode, 200);
-      assert.equal(withCode.body.recoveryCodesRemaining, 9);
+      assert.equal(withCode.body.verified, true);
+      // Spent once, by Alice: the attempt in Bob's session did not consume it.
+      const factors = await api(h, bank, 'GET', `/auth/factors?tenant=tenant-a&userId=${alice.userId}`);
+      expectStatus(factors, 200);
+      assert.equal(factors.body.recoveryCodesRemaining, 9);
     });
 
     it("a pending factor of one user cannot be confirmed in another user's session", async () => {

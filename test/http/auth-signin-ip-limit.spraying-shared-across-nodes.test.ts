@@ -52,6 +52,9 @@ forEachDialect((dialect) => {
         },
       });
       second.clock.set(first.clock.now());
+      // Real nodes share the secret key, so each opens the result-signing key the other sealed. Each harness seals
+      // with its own random key: the second node signs with the first one's signer (same database).
+      (second.deps as { results?: unknown }).results = first.deps.results;
       nodes = [first, second];
     }
     client = await createClient(nodes[0] as Harness, 'spray-app');

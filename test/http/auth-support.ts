@@ -40,10 +40,11 @@ export function basicAuthorization(clientId: string, secret: string): string {
 }
 
 /** Creates an application in the store with a fresh client secret (stored hashed, as the admin API does). */
-export async function createClient(h: Harness, name: string, options: { firstParty?: boolean } = {}): Promise<TestClient> {
+export async function createClient(h: Harness, name: string, options: { firstParty?: boolean; allTenants?: boolean } = {}): Promise<TestClient> {
   const clientId = `pcc_${randomBytes(8).toString('hex')}`;
   const secret = generateToken('pcs');
-  const application = await h.store.applications.create({ name, firstParty: options.firstParty ?? false, clientId, clientSecretHash: hashToken(secret), now: h.clock.now() });
+  // Most suites are about something else than tenant binding: their clients serve every tenant unless told not to.
+  const application = await h.store.applications.create({ name, firstParty: options.firstParty ?? false, allTenants: options.allTenants ?? true, clientId, clientSecretHash: hashToken(secret), now: h.clock.now() });
   return { application, clientId, secret, authorization: basicAuthorization(clientId, secret) };
 }
 
@@ -81,12 +82,12 @@ export interface ApiResult {
 type Method = 'GET' | 'POST' | 'DELETE';
 
 /** Calls `/api/v1<path>` with a client's credentials (or a raw `Authorization` value, or none) and a JSON body. */
-export async function api(h: Harness, who: TestClient | string | null, method: Method, path: string, body?: unknown): Promise<ApiResult> {
+export async function api(h: Harness, who: TestClient | string | null, method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResult> {
   const authorization = who === null ? undefined : typeof who === 'string' ? who : who.authorization;
   const res = await h.app.inject({
     method,
     url: `/api/v1${path}`,
-    headers: { ...(authorization === undefined ? {} : { authorization }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { ...headers, ...(authorization === undefined ? {} : { authorization }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
   });
   return toResult(res);

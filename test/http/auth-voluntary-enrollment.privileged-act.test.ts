@@ -1,13 +1,18 @@
 /**
- * Voluntary enrollment (`POST /auth/mfa/enrollment`) is a privileged act (SECURITY rule 5): a user with no factor
- * may enroll a first one; a user who holds one needs a recent MFA (a completed step-up) — otherwise 403
- * STEP_UP_REQUIRED. Enrolling proves the new factor only: it does not satisfy a later step-up by itself.
+ * Voluntary enrollment (`POST /auth/mfa/enrollment`, for the signed-in user of the session in
+ * `X-Portcullis-Session`) is a privileged act (SECURITY rule 5): a user with no factor may enroll a first one; a
+ * user who holds one needs a recent MFA in that session (a completed `manage-mfa` step-up) — otherwise 403
+ * STEP_UP_REQUIRED naming `action: 'manage-mfa'`. Enrolling proves the new factor only: it does not satisfy a
+ * later step-up by itself.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { base32Decode, totpCode, totpStep } from '../../src/factors/totp.ts';
 import { forEachDialect, type Harness } from '../support/harness.ts';
-import { api, countEvents, auditOf, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectError, expectStatus, totpAt, type TestClient } from './auth-support.ts';
+import { api, countEvents, auditOf, createAuthHarness, createClient, createTenant, createUser, expectError, expectStatus, PASSWORD, totpAt, type TestClient } from './auth-support.ts';
+
+const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'test' };
+const inSession = (token: string): Record<string, string> => ({ 'x-portcullis-session': token });
 
 forEachDialect((dialect) => {
   let h: Harness;
@@ -23,7 +28,14 @@ forEachDialect((dialect) => {
     it('a user without a factor enrolls a first one; it does not count as an MFA for step-up', async () => {
       const tenant = await createTenant(h, 'vol-first', { enrollment: 'optional', challenge: 'always' });
       const user = await createUser(h, tenant.id, 'first@example.com');
-      const opened = await api(h, client, 'POST', '/auth/mfa/enrollment', { tenant: 'vol-first', userId: user.id });
+      // No factor to present: the password sign-in opens a password-only session.
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'vol-first', identifier: 'first@example.com', password: PASSWORD, context: CONTEXT });
+      expectStatus(signin, 200);
+      assert.equal(signin.body.status, 'authenticated', signin.text);
+      assert.equal(signin.body.userId, user.id);
+      assert.deepEqual(signin.body.amr, ['pwd']);
+      const session: string = signin.body.session.token;
+      const opened = await api(h, client, 'POST', '/auth/mfa/enrollment', {}, inSession(session));
       expectStatus(opened, 200);
       assert.deepEqual(opened.body.enrollOptions, ['totp']);
       const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: opened.body.mfaSessionId });
@@ -33,10 +45,11 @@ forEachDialect((dialect) => {
       const confirmed = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: opened.body.mfaSessionId, factorId: begun.body.factorId, code: totpCode(secret, totpStep(h.clock.now())) });
       expectStatus(confirmed, 200);
       assert.equal(confirmed.body.status, 'enrolled');
+      assert.equal(confirmed.body.userId, user.id);
       assert.equal(confirmed.body.recoveryCodes.length, 10);
       assert.equal(countEvents(await auditOf(h, tenant.id))['mfa.factor_enrolled'], 1);
 
-      const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { tenant: 'vol-first', userId: user.id, action: 'payment' });
+      const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { tenant: 'vol-first', userId: user.id, action: 'payment' }, inSession(session));
       expectStatus(stepUp, 200);
       assert.equal(stepUp.body.stepUpRequired, true, 'enrolling is not authenticating');
     });
@@ -45,17 +58,35 @@ forEachDialect((dialect) => {
       await createTenant(h, 'vol-second', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always' });
       const tenant = await h.store.tenants.findBySlug('vol-second');
       assert.ok(tenant !== null);
-      await createUser(h, tenant.id, 'second@example.com');
-      const enrolled = await enrollTotpViaSignin(h, client, 'vol-second', 'second@example.com');
-      h.clock.advance(10 * 60_000);
-      expectError(await api(h, client, 'POST', '/auth/mfa/enrollment', { tenant: 'vol-second', userId: enrolled.userId }), 403, 'STEP_UP_REQUIRED');
+      const user = await createUser(h, tenant.id, 'second@example.com');
+      // Signed in through the enrollment wall: the session completed MFA (TOTP) at sign-in.
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'vol-second', identifier: 'second@example.com', password: PASSWORD, context: CONTEXT });
+      expectStatus(signin, 200, 'signin');
+      assert.equal(signin.body.status, 'enrollment_required', signin.text);
+      const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: signin.body.mfaSessionId });
+      expectStatus(begun, 200, 'begin totp');
+      const confirmed = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: begun.body.factorId, code: totpAt(begun.body.secret, h.clock.now()) });
+      expectStatus(confirmed, 200, 'confirm totp');
+      assert.equal(confirmed.body.status, 'authenticated', confirmed.text);
+      assert.equal(confirmed.body.userId, user.id);
+      const session: string = confirmed.body.session.token;
 
-      const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { tenant: 'vol-second', userId: enrolled.userId, action: 'payment' });
+      // That MFA is no longer recent: adding another factor is refused until the user steps up for it.
+      h.clock.advance(10 * 60_000);
+      const refused = await api(h, client, 'POST', '/auth/mfa/enrollment', {}, inSession(session));
+      expectError(refused, 403, 'STEP_UP_REQUIRED');
+      assert.equal(refused.body.action, 'manage-mfa');
+
+      const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { action: 'manage-mfa' }, inSession(session));
+      expectStatus(stepUp, 200);
       assert.equal(stepUp.body.stepUpRequired, true);
-      const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: stepUp.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
+      const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: stepUp.body.mfaSessionId, method: 'totp', code: totpAt(begun.body.secret, h.clock.now()) });
       expectStatus(verified, 200);
       assert.equal(verified.body.verified, true);
-      expectStatus(await api(h, client, 'POST', '/auth/mfa/enrollment', { tenant: 'vol-second', userId: enrolled.userId }), 200);
+      // The step-up rotated the session token: the recent MFA is held by the new one.
+      const rotated: string = verified.body.session.token;
+      assert.notEqual(rotated, session);
+      expectStatus(await api(h, client, 'POST', '/auth/mfa/enrollment', {}, inSession(rotated)), 200);
     });
   });
 });

@@ -202,7 +202,8 @@ function crashRig(dialect: Dialect, slug: string): {
       const tenant = await call('POST', '/tenants', { slug, name: 'Crash' }, admin);
       tenantId = tenant.body.id;
       assert.equal((await call('PUT', `/tenants/${tenantId}/policy`, { enrollment: 'required', gracePeriodDays: 0, challenge: 'always' }, admin)).status, 200);
-      const app = await call('POST', '/applications', { name: 'bank' }, admin);
+      const app = await call('POST', '/applications', { name: 'bank', tenants: [tenantId] }, admin);
+      assert.equal(app.status, 201, JSON.stringify(app.body));
       client = `Basic ${Buffer.from(`${app.body.clientId}:${app.body.clientSecret}`).toString('base64')}`;
     },
     async tearDown() {

@@ -28,7 +28,7 @@ forEachDialect((dialect) => {
     assert.deepEqual(report.unexpected, []);
     assert.deepEqual(report.auditMismatches, [], JSON.stringify(report.audit));
     // The run did real work of every kind.
-    for (const kind of ['status/check mfa_required', 'verify wrong → 401', 'verify right → verified', 'signin wrong → 401', 'signin right → mfa_required']) {
+    for (const kind of ['status/check mfa_required', 'verify wrong → 400', 'verify right → verified', 'signin wrong → 401', 'signin right → mfa_required']) {
       assert.ok((report.counts[kind] ?? 0) > 0, `no "${kind}" in ${JSON.stringify(report.counts)}`);
     }
   });

@@ -1,8 +1,9 @@
 /**
  * SECURITY "Risk engine throws or times out → `challenge`, with the reason in the trace", through the real
  * decision path (`checkStatus` → `evaluate` → core `decide`) on a real SQLite store, under `challenge: adaptive`
- * for a user signing in from the device and IP of an earlier successful sign-in — allowed without a code while the
- * signals can be read, challenged with `risk_unavailable` when reading them throws or is slower than the timeout.
+ * for a user signing in from the device and IP of an earlier sign-in that completed MFA (so both are known:
+ * trusted-device rows, the IP under its `net:` key) — allowed without a code while the signals can be read,
+ * challenged with `risk_unavailable` when reading them throws or is slower than the timeout.
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -10,20 +11,20 @@ import { after, before, describe, it } from 'node:test';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
 import { checkStatus } from '../../src/services/flow-service.ts';
-import { assessRisk, deviceKeyOf } from '../../src/services/risk.ts';
+import { assessRisk, deviceKeyOf, networkKeyOf } from '../../src/services/risk.ts';
 import { createStore, migrateToLatest, type ApplicationRecord, type Store, type TenantStore } from '../../src/store/index.ts';
 import { openTestDatabase } from '../support/harness.ts';
 
 const silent = { info: () => {}, warn: () => {}, error: () => {} };
 const CONTEXT = { ip: '192.0.2.7', deviceId: 'laptop-7', userAgent: 'test' };
 
-/** The store, with the sign-in history read replaced by `priorSuccess` (everything else real). */
-function withHistory(store: Store, priorSuccess: TenantStore['signins']['priorSuccess']): Store {
+/** The store, with the known device / network read replaced by `get` (everything else real). */
+function withHistory(store: Store, get: TenantStore['trustedDevices']['get']): Store {
   return {
     ...store,
     forTenant: (tenantId) => {
       const tenant = store.forTenant(tenantId);
-      return { ...tenant, signins: { ...tenant.signins, priorSuccess } };
+      return { ...tenant, trustedDevices: { ...tenant.trustedDevices, get } };
     },
   };
 }
@@ -44,12 +45,15 @@ describe('risk signals that fail or hang', () => {
     store = createStore(opened.database);
     deps = { store, secrets: createSecretBox(randomBytes(32)), now: () => now, logger: silent };
     tenantId = (await store.tenants.create({ slug: 'risky', name: 'Risky', now })).id;
-    app = await store.applications.create({ name: 'bank', firstParty: false, clientId: 'risk-client', clientSecretHash: 'x', now });
+    app = await store.applications.create({ name: 'bank', firstParty: false, clientId: 'risk-client', clientSecretHash: 'x', allTenants: true, now });
     const t = store.forTenant(tenantId);
     await t.policies.saveVersion({ level: 'tenant' }, { layer: { enrollment: 'required', gracePeriodDays: 0, challenge: 'adaptive' }, effectiveAt: now, createdBy: 'test', now });
     userId = (await t.users.create({ email: 'ada@example.com', passwordHash: null, now })).id;
     await t.factors.create({ id: randomUUID(), userId, type: 'totp', status: 'active', label: 'phone', secretEnc: 'sealed-elsewhere', now });
     await t.signins.append({ userId, applicationId: app.id, ip: CONTEXT.ip, deviceId: deviceKeyOf(tenantId, CONTEXT.deviceId), userAgent: 'test', outcome: 'succeeded', at: now - 60_000 });
+    // That earlier sign-in completed MFA: its device and network are known.
+    await t.trustedDevices.upsert(userId, deviceKeyOf(tenantId, CONTEXT.deviceId)!, now - 60_000);
+    await t.trustedDevices.upsert(userId, networkKeyOf(tenantId, CONTEXT.ip)!, now - 60_000);
   });
   after(() => dispose());
 

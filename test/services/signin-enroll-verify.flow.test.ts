@@ -37,7 +37,7 @@ describe('headless sign-in flow (services, SQLite)', () => {
     deps = { store, secrets: createSecretBox(randomBytes(32)), now: () => clock, logger: silent };
     const tenant = await store.tenants.create({ slug: 'acme', name: 'Acme', now: clock });
     tenantId = tenant.id;
-    app = await store.applications.create({ name: 'bank', firstParty: false, clientId: 'c1', clientSecretHash: 'x', now: clock });
+    app = await store.applications.create({ name: 'bank', firstParty: false, allTenants: true, clientId: 'c1', clientSecretHash: 'x', now: clock });
     await store.forTenant(tenantId).policies.saveVersion({ level: 'tenant' }, { layer: { enrollment: 'required', gracePeriodDays: 0, challenge: 'always' }, effectiveAt: clock, createdBy: 'test', now: clock });
     await store.forTenant(tenantId).users.create({ email: 'ada@example.com', passwordHash: await hashPassword('correct horse battery'), now: clock });
   });
@@ -74,6 +74,8 @@ describe('headless sign-in flow (services, SQLite)', () => {
     const code = totpCode(secret, totpStep(clock));
     const results = await Promise.allSettled(Array.from({ length: 5 }, () => verify(deps, caller, { mfaSessionId: second.mfaSessionId, method: 'totp', code })));
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    // The losers found the MFA session already completed, or their code already spent.
+    for (const r of results) if (r.status === 'rejected') assert.ok(isPortcullisError(r.reason) && (r.reason.code === 'MFA_SESSION_USED' || r.reason.code === 'MFA_CODE_INVALID'), String(r.reason));
 
     // The same code again in a fresh session is a replay.
     const third = await signIn(deps, caller, { tenant: 'acme', identifier: 'ada@example.com', password: 'correct horse battery', context });

@@ -121,10 +121,50 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal(await store.tenants.delete(created.id), false);
       });
 
+      it('applications serve only assigned tenants unless allTenants', async () => {
+        const app = await store.applications.create({ name: 'Bound', firstParty: false, clientId: `client-${uid()}`, clientSecretHash: 'h', now: NOW });
+        const a = await store.tenants.create({ slug: `a-${uid()}`, name: 'A', now: NOW });
+        const b = await store.tenants.create({ slug: `b-${uid()}`, name: 'B', now: NOW });
+        assert.equal(await store.applications.servesTenant(app.id, a.id), false);
+        assert.equal(await store.applications.assignTenant(app.id, a.id, NOW), true);
+        assert.equal(await store.applications.assignTenant(app.id, a.id, NOW), false);
+        assert.equal(await store.applications.servesTenant(app.id, a.id), true);
+        assert.equal(await store.applications.servesTenant(app.id, b.id), false);
+        assert.deepEqual(await store.applications.listTenantIds(app.id), [a.id]);
+        assert.deepEqual((await store.applications.listForTenant(a.id)).map((x) => x.id), [app.id]);
+        await store.applications.update(app.id, { allTenants: true }, NOW);
+        assert.equal(await store.applications.servesTenant(app.id, b.id), true);
+        assert.equal(await store.applications.unassignTenant(app.id, a.id), true);
+        assert.equal(await store.applications.unassignTenant(app.id, a.id), false);
+      });
+
+      it('login sessions: create, find by token hash, conditional update, list live, revoke', async () => {
+        const { t } = await newTenant();
+        const user = await newUser(t);
+        const app = await store.applications.create({ name: 'S', firstParty: false, clientId: `client-${uid()}`, clientSecretHash: 'h', now: NOW });
+        const base = { userId: user.id, applicationId: app.id, amr: ['pwd', 'otp', 'mfa'], acr: 'urn:portcullis:acr:mfa', authTime: NOW, mfaAt: NOW, steps: [{ method: 'password', factorId: null }], deviceId: null, ip: null, userAgent: null, expiresAt: NOW + 1000, now: NOW };
+        const s1 = await t.loginSessions.create({ ...base, id: randomUUID(), tokenHash: `h1-${uid()}` });
+        await t.loginSessions.create({ ...base, id: randomUUID(), tokenHash: `h2-${uid()}` });
+        assert.deepEqual(await t.loginSessions.findByTokenHash(s1.tokenHash), s1);
+        assert.equal(await t.loginSessions.update(s1.id, { grants: { payment: NOW + 1 } }, NOW + 1, 'wrong-hash'), false);
+        assert.equal(await t.loginSessions.update(s1.id, { grants: { payment: NOW + 1 }, tokenHash: `h3-${uid()}` }, NOW + 1, s1.tokenHash), true);
+        assert.deepEqual((await t.loginSessions.get(s1.id))?.grants, { payment: NOW + 1 });
+        assert.equal(await t.loginSessions.findByTokenHash(s1.tokenHash), null);
+        assert.equal((await t.loginSessions.listLive(user.id, NOW + 2)).length, 2);
+        assert.equal(await t.loginSessions.revoke(s1.id, NOW + 2), true);
+        assert.equal(await t.loginSessions.revoke(s1.id, NOW + 2), false);
+        assert.equal((await t.loginSessions.listLive(user.id, NOW + 2)).length, 1);
+        assert.equal((await t.loginSessions.listLive(user.id, NOW + 1000)).length, 0, 'expired sessions are not live');
+        assert.equal(await t.loginSessions.revokeAllForUser(user.id, NOW + 3), 1);
+        // Another tenant does not see them.
+        const other = await newTenant();
+        assert.equal(await other.t.loginSessions.get(s1.id), null);
+      });
+
       it('applications: create, get, find by client id, update, conflict, delete', async () => {
         const clientId = `client-${uid()}`;
         const app = await store.applications.create({ name: 'Bank', firstParty: true, clientId, clientSecretHash: '$argon2id$x', now: NOW });
-        assert.deepEqual(app, { id: app.id, name: 'Bank', firstParty: true, clientId, clientSecretHash: '$argon2id$x', createdAt: NOW, updatedAt: NOW });
+        assert.deepEqual(app, { id: app.id, name: 'Bank', firstParty: true, clientId, clientSecretHash: '$argon2id$x', allTenants: false, createdAt: NOW, updatedAt: NOW });
         assert.deepEqual(await store.applications.get(app.id), app);
         assert.deepEqual(await store.applications.findByClientId(clientId), app);
         await rejectsWith(store.applications.create({ name: 'Dup', firstParty: false, clientId, clientSecretHash: 'h', now: NOW }), 'CONFLICT');
@@ -330,7 +370,10 @@ export function runStoreContract(target: ContractTarget): void {
         const locked = await t.users.get(user.id);
         assert.equal(locked?.failedSignins, 150);
         assert.equal(locked?.lockedUntil, LOCKED_UNTIL_RESET);
-        assert.equal(await t.users.resetSigninFailures(user.id), true);
+        // A success never lifts the lock: the reset is refused while locked; only the (audited) unlock lifts it.
+        assert.equal(await t.users.resetSigninFailures(user.id), false);
+        assert.equal((await t.users.get(user.id))?.lockedUntil, LOCKED_UNTIL_RESET);
+        assert.equal(await t.users.unlock(user.id), true);
         const reset = await t.users.get(user.id);
         assert.equal(reset?.failedSignins, 0);
         assert.equal(reset?.lockedUntil, null);
@@ -362,7 +405,8 @@ export function runStoreContract(target: ContractTarget): void {
         const both = await t.users.recordUnknownDeviceFailure(user.id, NOW);
         assert.deepEqual(both, { failures: 151, lockedUntil: LOCKED_UNTIL_RESET, locked: true, accountLocked: true });
 
-        assert.equal(await t.users.resetSigninFailures(user.id), true);
+        assert.equal(await t.users.resetSigninFailures(user.id), false, 'a success never lifts the account lock');
+        assert.equal(await t.users.unlock(user.id), true);
         const reset = await t.users.get(user.id);
         assert.deepEqual([reset?.failedSignins, reset?.lockedUntil, reset?.unknownDeviceFailures, reset?.unknownDeviceLockedUntil], [0, null, 0, null]);
 
@@ -668,7 +712,7 @@ export function runStoreContract(target: ContractTarget): void {
         assert.deepEqual(session, {
           id, tenantId: tenant.id, userId: user.id, applicationId: appId, purpose: 'step_up', action: 'payment', methods: ['webauthn', 'totp'],
           decision: { outcome: 'challenge', reasons: [{ code: 'step_up', detail: 'd', source: 's' }], policyVersion: 3 },
-          attempts: 0, completed: [{ method: 'password' }], status: 'open', expiresAt: NOW + 300_000, createdAt: NOW, completedAt: null,
+          attempts: 0, completed: [{ method: 'password' }], status: 'open', expiresAt: NOW + 300_000, createdAt: NOW, completedAt: null, loginSessionId: null,
         });
         assert.deepEqual(await t.mfaSessions.get(id), session);
         await rejectsWith(t.mfaSessions.create({ id, userId: user.id, applicationId: null, purpose: 'signin', methods: [], decision: {}, expiresAt: NOW, now: NOW }), 'CONFLICT');

@@ -26,6 +26,7 @@ import { createLogger } from '../../src/http/logger.ts';
 import { registerAdminRoutes } from '../../src/http/routes/admin/index.ts';
 import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
+import { createResultSigner } from '../../src/services/signing-keys.ts';
 import { createStore, migrateToLatest, openDatabase, type Database, type Store } from '../../src/store/index.ts';
 import { createFreshSchema, dropSchema, postgresTestUrl } from './postgres.ts';
 
@@ -150,7 +151,10 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     const store = createStore(database);
     const clock = testClock();
     const now = options.now ?? clock.now;
-    const deps: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent };
+    const base: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent };
+    const results = createResultSigner(base, { issuer: 'http://portcullis.test' });
+    await results.ensureKey(now());
+    const deps: ServiceDeps = { ...base, results };
     const extra = options.extraRoutes ?? EXTRA_ROUTES;
     const logLevel = options.logDestination === undefined ? 'silent' : 'info';
     const app = await buildApp({

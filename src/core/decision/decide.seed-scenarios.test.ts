@@ -513,11 +513,12 @@ describe('acceptable factor sets', () => {
       check: (d) => assert.ok(!d.methods.includes('recovery_codes')),
     },
     {
-      name: 'recovery_excluded with a recovery-codes-only user: nothing routine to challenge',
+      name: 'recovery_excluded with a recovery-codes-only user: nothing routine to challenge, but a recovery code first (break-glass)',
       given: { tenant: { ...REQUIRED, acceptableFactors: 'recovery_excluded', gracePeriodDays: 0 }, factors: ['recovery_codes'] },
       outcome: 'enroll',
       check: (d) => {
         assert.ok(!d.methods.includes('recovery_codes'));
+        assert.equal(d.recovery, true, 'held recovery codes are presented before enrolling');
         assert.ok(!d.enrollOptions.includes('recovery_codes'));
       },
     },

@@ -289,12 +289,15 @@ function decideSignin(input: DecisionInput): Decision {
       // A factor already completed in this flow (even one the policy no longer accepts) was the challenge.
       const challenged = satisfiedBy !== null || usedBreakGlass || (input.completed ?? []).some((s) => (holdings.held as readonly string[]).includes(s.method));
       const challengeFirst = challenged ? [] : holdings.acceptable.length > 0 ? holdings.acceptable : holdings.held;
-      if (challengeFirst.length > 0) {
+      // Held recovery codes are a factor too (SECURITY rule 5): a user who holds nothing else presents one (as
+      // break-glass, `recovery`) before enrolling; the password alone never opens enrollment to them.
+      const recoveryFirst = !challenged && holdings.breakGlass;
+      if (challengeFirst.length > 0 || recoveryFirst) {
         reasons.push({ code: 'challenge_before_enroll', detail: `challenge ${challengeFirst.join(', ')} before enrollment`, source: 'user' });
       }
       return build(input, 'enroll', reasons, {
         methods: challengeFirst,
-        recovery: challengeFirst.length > 0 && holdings.breakGlass,
+        recovery: recoveryFirst,
         enrollOptions: enrollOptionsOf(input, holdings, usedBreakGlass),
         grace: { active: false, endsAt: grace.endsAt },
         errorCode,

@@ -55,6 +55,8 @@ export interface CompletedStep {
   readonly method: FactorType | 'password' | 'email_link' | 'sms_link';
   /** For `webauthn`: user verification was performed (a UV passkey is multi-factor by itself). */
   readonly userVerified?: boolean;
+  /** The enrolled factor that answered (absent for primary steps); a login session remembers it (DESIGN §5). */
+  readonly factorId?: string;
 }
 
 export interface DecisionInput {
@@ -65,7 +67,10 @@ export interface DecisionInput {
   readonly risk: RiskAssessment;
   /** The device's trust: epoch ms of the last MFA on it, or null when it is not trusted. */
   readonly device?: { readonly trustedAt: number | null } | null;
-  /** Epoch ms of the user's last completed MFA (for step-up). */
+  /**
+   * For step-up: epoch ms of the last MFA completed in the calling application's session for this action (its
+   * sign-in MFA or a step-up grant for the action) — never a user-wide "last MFA" (DESIGN §1, §3).
+   */
   readonly lastMfaAt: number | null;
   readonly completed?: readonly CompletedStep[];
   readonly now: number;

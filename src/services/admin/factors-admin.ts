@@ -7,6 +7,7 @@
 import { DAY_MS, PortcullisError, type FactorType } from '../../core/index.ts';
 import type { FactorRecord } from '../../store/index.ts';
 import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
+import { downgradeSessionsUsing } from '../login-sessions.ts';
 import { reachUser } from './access.ts';
 import { checkFuture, isoOf } from './validate.ts';
 
@@ -71,6 +72,8 @@ export async function resetUserMfa(deps: ServiceDeps, actor: AdminActor, tenantI
     const removedFactors = await t.factors.deleteForUser(user.id, RESET_TYPES);
     const trustedDevicesRevoked = await t.trustedDevices.revokeAll(user.id);
     const removedIds = before.filter((f) => RESET_TYPES.includes(f.type)).map((f) => f.id);
+    // Every live session that relied on a removed factor is downgraded with it (DESIGN §5).
+    await downgradeSessionsUsing(t, user.id, removedIds, now);
     const kept = before.length - removedIds.length;
     await t.audit.append({
       at: now,
@@ -97,6 +100,7 @@ export async function removeUserFactor(deps: ServiceDeps, actor: AdminActor, ten
     if (factor.type === 'recovery_codes') await t.recoveryCodes.deleteForUser(user.id);
     if (!(await t.factors.delete(factor.id))) throw new PortcullisError('NOT_FOUND', 'No such factor.');
     const trustedDevicesRevoked = await t.trustedDevices.revokeAll(user.id);
+    await downgradeSessionsUsing(t, user.id, [factor.id], now);
     await t.audit.append({
       at: now,
       actor: actorOf(actor),
@@ -154,7 +158,7 @@ export async function unlockUser(deps: ServiceDeps, actor: AdminActor, tenantId:
     const accountLocked = user.lockedUntil !== null && user.lockedUntil > now;
     const unknownDeviceLocked = user.unknownDeviceLockedUntil !== null && user.unknownDeviceLockedUntil > now;
     const wasLocked = accountLocked || unknownDeviceLocked;
-    await t.users.resetSigninFailures(user.id);
+    await t.users.unlock(user.id);
     for (const factor of await t.factors.listForUser(user.id)) await t.factors.resetFailures(factor.id);
     await t.audit.append({ at: now, actor: actorOf(actor), subject: user.id, userId: user.id, event: 'user.unlocked', data: { wasLocked, failures: user.failedSignins, accountLocked, unknownDeviceLocked, unknownDeviceFailures: user.unknownDeviceFailures } });
     return { wasLocked };

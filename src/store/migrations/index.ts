@@ -3,6 +3,7 @@ import { Migrator, type Migration, type MigrationResult } from 'kysely/migration
 import { PortcullisError } from '../../core/index.ts';
 import type { Database, Dialect } from '../database.ts';
 import { initialMigration } from './0001-initial.ts';
+import { sessionsMigration } from './0002-sessions.ts';
 import { signingKeysMigration } from './0003-signing-keys.ts';
 import { signinThrottleMigration } from './0004-signin-throttle.ts';
 import { keyCheckMigration } from './0005-key-check.ts';
@@ -14,6 +15,7 @@ import { keyCheckMigration } from './0005-key-check.ts';
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
+    '0002-sessions': sessionsMigration(),
     '0003-signing-keys': signingKeysMigration(),
     '0004-signin-throttle': signinThrottleMigration(),
     '0005-key-check': keyCheckMigration(),

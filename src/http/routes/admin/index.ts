@@ -12,6 +12,7 @@ import { registerApplicationRoutes } from './application-routes.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerFactorRoutes } from './factor-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
+import { registerSessionRoutes } from './session-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
 import { registerUserRoutes } from './user-routes.ts';
 
@@ -33,5 +34,6 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: ServiceDep
     await registerFactorRoutes(scope, deps);
     await registerAuditRoutes(scope, deps);
     await registerAdminTokenRoutes(scope, deps);
+    await registerSessionRoutes(scope, deps);
   });
 }

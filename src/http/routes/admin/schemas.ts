@@ -66,6 +66,7 @@ export const Application = Type.Object({
   name: Type.String(),
   firstParty: Type.Boolean({ description: "Portcullis' own console or portal: enrollment required and challenge always, whatever the layers say" }),
   clientId: Type.String(),
+  allTenants: Type.Boolean({ description: 'Serves every tenant (set by a platform admin); otherwise only the tenants assigned to it' }),
   createdAt: Instant,
   updatedAt: Instant,
 });
@@ -73,12 +74,20 @@ export const ApplicationWithSecret = Type.Object({
   ...Application.properties,
   clientSecret: Type.String({ description: 'Shown once, now; only a hash is stored. Use it with clientId as HTTP Basic credentials.' }),
 });
-export const NewApplicationBody = Type.Object({ name: Name, firstParty: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false });
+export const NewApplicationBody = Type.Object(
+  {
+    name: Name,
+    firstParty: Type.Optional(Type.Boolean({ default: false })),
+    allTenants: Type.Optional(Type.Boolean({ default: false, description: 'Serve every tenant (explicit; platform admin)' })),
+    tenants: Type.Optional(Type.Array(Id, { maxItems: 1000, description: 'Tenant ids the application serves from the start' })),
+  },
+  { additionalProperties: false },
+);
 export const ZewstMfaPolicy = Type.Union([Type.Literal('always'), Type.Literal('smart'), Type.Literal('never')], {
   description: "ZewstID's application setting: saves a new application policy version with challenge always | adaptive | never",
 });
 export const ApplicationPatchBody = Type.Object(
-  { name: Type.Optional(Name), firstParty: Type.Optional(Type.Boolean()), mfaPolicy: Type.Optional(ZewstMfaPolicy) },
+  { name: Type.Optional(Name), firstParty: Type.Optional(Type.Boolean()), allTenants: Type.Optional(Type.Boolean()), mfaPolicy: Type.Optional(ZewstMfaPolicy) },
   { additionalProperties: false, minProperties: 1 },
 );
 

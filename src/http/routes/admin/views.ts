@@ -22,7 +22,7 @@ export function viewTenant(t: TenantRecord): object {
 }
 
 export function viewApplication(a: ApplicationRecord): object {
-  return { id: a.id, name: a.name, firstParty: a.firstParty, clientId: a.clientId, createdAt: iso(a.createdAt), updatedAt: iso(a.updatedAt) };
+  return { id: a.id, name: a.name, firstParty: a.firstParty, clientId: a.clientId, allTenants: a.allTenants, createdAt: iso(a.createdAt), updatedAt: iso(a.updatedAt) };
 }
 
 export function viewUser(u: UserRecord, now: number): object {

@@ -3,20 +3,31 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError } from '../../../core/index.ts';
 import type { ApplicationRecord } from '../../../store/index.ts';
 import type { ServiceDeps } from '../../../services/deps.ts';
+import { requestNow } from '../../dev-clock.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../../services/enrollment-service.ts';
+import type { FlowResult } from '../../../services/flow-result.ts';
 import { checkStatus, signIn, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
 import type { RequestContext } from '../../../services/risk.ts';
-import { Code, Context, DecisionView, ErrorBody, FactorTypeSchema, FlowResult, Id, TenantRef, Text, UserFields } from './schemas.ts';
+import { introspectSession, listOwnSessions, revokeOwnSession } from '../../../services/session-service.ts';
+import { BlockedBody, Code, Context, Envelope, ErrorBody, FactorTypeSchema, Id, SessionListing, TenantRef, Text, UserFields } from './schemas.ts';
 
 export type ApplicationAuthenticator = (request: FastifyRequest) => Promise<ApplicationRecord>;
 
 const security = [{ clientCredentials: [] }];
+const sessionSecurity = [{ clientCredentials: [], userSession: [] }];
 const tags = ['application API'];
+
+/** The header that carries the end user's login session token on session-bound routes. */
+export const SESSION_HEADER = 'x-portcullis-session';
 
 function userRefOf(body: { userId?: string; externalId?: string }): UserRef {
   if (body.userId !== undefined && body.externalId === undefined) return { userId: body.userId };
   if (body.externalId !== undefined && body.userId === undefined) return { externalId: body.externalId };
   throw new PortcullisError('INVALID_REQUEST', 'Give exactly one of userId or externalId.');
+}
+
+function optionalUserRef(body: { userId?: string; externalId?: string }): UserRef | undefined {
+  return body.userId === undefined && body.externalId === undefined ? undefined : userRefOf(body);
 }
 
 function contextOf(body: { context?: RequestContext }, request: FastifyRequest): RequestContext {
@@ -27,21 +38,30 @@ function contextOf(body: { context?: RequestContext }, request: FastifyRequest):
   };
 }
 
+function sessionTokenOf(request: FastifyRequest): string | undefined {
+  const value = request.headers[SESSION_HEADER];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
 /**
  * The services' dependencies for one request: its logger is the request's child logger, so that a service's lines
  * (the decision line above all) carry the request id an operator follows from the access log.
  */
 function depsOf(deps: ServiceDeps, request: FastifyRequest): ServiceDeps {
-  return { ...deps, logger: request.log };
+  // The development clock (`X-Portcullis-Now`, dev profile and setting only) moves "now" for this request.
+  return { ...deps, logger: request.log, now: requestNow(request, deps.now) };
 }
 
-/** ZewstID's block answer: 403 `access_denied` with a generic message; the score stays in audit. */
+/**
+ * The block answer: 403 with the envelope's `status: "blocked"` and ZewstID's lowercase `access_denied` body; the
+ * score and the reasons stay in audit.
+ */
 async function withBlock<T>(reply: FastifyReply, run: () => Promise<T>): Promise<T | FastifyReply> {
   try {
     return await run();
   } catch (error) {
     if (error instanceof PortcullisError && error.code === 'ACCESS_DENIED_RISK') {
-      return reply.code(403).send({ error: 'access_denied', error_description: error.message, message: error.message });
+      return reply.code(403).send({ status: 'blocked', errorCode: error.code, error: 'access_denied', error_description: error.message, message: error.message });
     }
     throw error;
   }
@@ -56,7 +76,7 @@ const UserQuery = Type.Object({ tenant: TenantRef, ...UserFields }, { additional
 const VerifyBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema, code: Code }, { additionalProperties: false });
 const StepUpBody = Type.Object(
   {
-    tenant: TenantRef,
+    tenant: Type.Optional(TenantRef),
     ...UserFields,
     action: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9_.:-]*$' }),
     maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
@@ -66,14 +86,32 @@ const StepUpBody = Type.Object(
 );
 const SessionBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), label: Type.Optional(Text({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
 const ConfirmBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), factorId: Id, code: Code }, { additionalProperties: false });
-const EnrollmentBody = Type.Object({ tenant: TenantRef, ...UserFields, context: Type.Optional(Context) }, { additionalProperties: false });
+const ContextOnlyBody = Type.Object({ context: Type.Optional(Context) }, { additionalProperties: false });
+const IntrospectBody = Type.Object(
+  { token: Type.Optional(Text({ minLength: 1, maxLength: 256 })), sid: Type.Optional(Id), tenant: Type.Optional(Id) },
+  { additionalProperties: false, description: 'The session token, or its sid (from the signed result) with the tenant id' },
+);
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 410: ErrorBody, 429: ErrorBody };
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 410: ErrorBody, 423: ErrorBody, 429: ErrorBody };
+const decisionErrors = { ...errors, 403: Type.Union([BlockedBody, ErrorBody]) };
+
+/** ZewstID's status/check fields, kept beside the envelope as documented aliases. */
+function statusCheckAliases(flow: FlowResult): Record<string, unknown> {
+  return {
+    mfaRequired: flow.status !== 'authenticated',
+    mfaSessionId: flow.status === 'authenticated' ? null : flow.mfaSessionId,
+    methods: flow.status === 'authenticated' ? [] : flow.methods,
+    recovery: flow.status === 'authenticated' ? false : flow.recovery,
+    enrollmentRequired: flow.status === 'enrollment_required',
+    enrollOptions: flow.status === 'authenticated' ? [] : flow.enrollOptions,
+    riskScore: flow.decision.riskScore,
+  };
+}
 
 /**
- * The application-facing API (headless integration): sign-in, MFA status, verification, step-up and enrollment.
- * Routes are thin: authenticate the client, validate, call one service. Every path that can end in
- * `authenticated` goes through `evaluate` → core `decide`.
+ * The application-facing API (headless integration): sign-in, MFA status, verification, step-up, enrollment and
+ * sessions. Routes are thin: authenticate the client, validate, call one service. Every path that can end in
+ * `authenticated` goes through `evaluate` → core `decide`; every decision endpoint answers the one envelope.
  */
 export async function registerAuthRoutes(parent: FastifyInstance, deps: ServiceDeps, authenticate: ApplicationAuthenticator): Promise<void> {
   await parent.register(async (app) => registerInScope(app, deps, authenticate));
@@ -98,65 +136,64 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
     return { application };
   };
 
-  app.post('/auth/signin', { schema: { tags, security, summary: 'Password sign-in, then the MFA decision', body: SigninBody, response: { 200: FlowResult, ...errors } } }, async (request, reply) => {
+  app.post('/auth/signin', { schema: { tags, security, summary: 'Password sign-in, then the MFA decision', body: SigninBody, response: { 200: Envelope, ...decisionErrors } } }, async (request, reply) => {
     const body = request.body as Static<typeof SigninBody>;
     const who = await caller(request);
     return withBlock(reply, () => signIn(depsOf(deps, request), who, { tenant: body.tenant, identifier: body.identifier, password: body.password, context: contextOf(body, request) }));
   });
 
-  const StatusCheckResponse = Type.Object({
-    mfaRequired: Type.Boolean(),
-    mfaSessionId: Type.Union([Type.String(), Type.Null()]),
-    methods: Type.Array(FactorTypeSchema),
-    recovery: Type.Boolean(),
-    enrollmentRequired: Type.Boolean(),
-    enrollOptions: Type.Array(FactorTypeSchema),
-    grace: Type.Union([Type.Object({ active: Type.Boolean(), endsAt: Type.String() }), Type.Null()]),
-    riskScore: Type.Union([Type.Number(), Type.Null()]),
-    decision: DecisionView,
-  });
-  app.post('/auth/mfa/status/check', { schema: { tags, security, summary: 'Does this sign-in need MFA?', body: StatusCheckBody, response: { 200: StatusCheckResponse, ...errors } } }, async (request, reply) => {
+  app.post('/auth/mfa/status/check', { schema: { tags, security, summary: 'Does this sign-in need MFA? (the decision, after the application’s own primary sign-in)', body: StatusCheckBody, response: { 200: Envelope, ...decisionErrors } } }, async (request, reply) => {
     const body = request.body as Static<typeof StatusCheckBody>;
     const who = await caller(request);
     return withBlock(reply, async () => {
       const flow = await checkStatus(depsOf(deps, request), who, { tenant: body.tenant, user: userRefOf(body), context: contextOf(body, request) });
-      return {
-        mfaRequired: flow.status !== 'authenticated',
-        mfaSessionId: flow.status === 'authenticated' ? null : flow.mfaSessionId,
-        methods: flow.status === 'authenticated' ? [] : flow.methods,
-        recovery: flow.status === 'mfa_required' ? flow.recovery : false,
-        enrollmentRequired: flow.status === 'enrollment_required',
-        enrollOptions: flow.status === 'enrollment_required' ? flow.enrollOptions : [],
-        grace: flow.decision.grace,
-        riskScore: flow.decision.riskScore,
-        decision: flow.decision,
-      };
+      return { ...flow, ...statusCheckAliases(flow) };
     });
   });
 
-  app.get('/auth/mfa/status', { schema: { tags, security, summary: "A user's enrolled factors", querystring: UserQuery, response: { ...errors } } }, async (request) => {
+  const factorsOf = async (request: FastifyRequest): Promise<unknown> => {
     const query = request.query as Static<typeof UserQuery>;
-    await caller(request);
-    return mfaStatus(depsOf(deps, request), { tenant: query.tenant, user: userRefOf(query) });
-  });
+    return mfaStatus(depsOf(deps, request), await caller(request), { tenant: query.tenant, user: userRefOf(query) });
+  };
+  app.get('/auth/factors', { schema: { tags, security, summary: "A user's enrolled factors (no decision is made)", querystring: UserQuery, response: { ...errors } } }, factorsOf);
+  app.get('/auth/mfa/status', { schema: { tags, security, summary: "Alias of GET /auth/factors under ZewstID's name", querystring: UserQuery, response: { ...errors } } }, factorsOf);
 
-  app.post('/auth/mfa/verify', { schema: { tags, security, summary: 'Answer an MFA challenge', body: VerifyBody, response: { ...errors } } }, async (request, reply) => {
+  app.post('/auth/mfa/verify', { schema: { tags, security, summary: 'Answer an MFA challenge', body: VerifyBody, response: { 200: Envelope, ...decisionErrors } } }, async (request, reply) => {
     const body = request.body as Static<typeof VerifyBody>;
     const who = await caller(request);
-    return withBlock(reply, () => verify(depsOf(deps, request), who, body));
+    return withBlock(reply, async () => {
+      const flow = await verify(depsOf(deps, request), who, body);
+      // ZewstID's `verified` is true only when a session results, so a client reading it never takes a wall for one.
+      return { ...flow, verified: flow.status === 'authenticated' };
+    });
   });
 
-  app.post('/auth/mfa/step-up', { schema: { tags, security, summary: 'Step-up for a sensitive action', body: StepUpBody, response: { ...errors } } }, async (request, reply) => {
-    const body = request.body as Static<typeof StepUpBody>;
-    const who = await caller(request);
-    return withBlock(reply, () =>
-      stepUp(depsOf(deps, request), who, { tenant: body.tenant, user: userRefOf(body), action: body.action, context: contextOf(body, request), ...(body.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: body.maxAgeSeconds }) }),
-    );
-  });
+  app.post(
+    '/auth/mfa/step-up',
+    { schema: { tags, security: sessionSecurity, summary: 'Step-up for a sensitive action, judged on the session in X-Portcullis-Session', body: StepUpBody, response: { 200: Envelope, ...decisionErrors } } },
+    async (request, reply) => {
+      const body = request.body as Static<typeof StepUpBody>;
+      const who = await caller(request);
+      return withBlock(reply, async () => {
+        const user = optionalUserRef(body);
+        const flow = await stepUp(depsOf(deps, request), who, {
+          sessionToken: sessionTokenOf(request),
+          action: body.action,
+          context: contextOf(body, request),
+          ...(body.tenant === undefined ? {} : { tenant: body.tenant }),
+          ...(user === undefined ? {} : { user }),
+          ...(body.maxAgeSeconds === undefined ? {} : { maxAgeSeconds: body.maxAgeSeconds }),
+        });
+        return flow.status === 'authenticated'
+          ? { ...flow, stepUpRequired: false, verified: true, reason: 'MFA was recently completed' }
+          : { ...flow, stepUpRequired: true, enrollmentRequired: flow.status === 'enrollment_required' || flow.decision.outcome === 'enroll' };
+      });
+    },
+  );
 
-  app.post('/auth/mfa/enrollment', { schema: { tags, security, summary: 'Open a voluntary enrollment session', body: EnrollmentBody, response: { ...errors } } }, async (request) => {
-    const body = request.body as Static<typeof EnrollmentBody>;
-    return startEnrollment(depsOf(deps, request), await caller(request), { tenant: body.tenant, user: userRefOf(body), context: contextOf(body, request) });
+  app.post('/auth/mfa/enrollment', { schema: { tags, security: sessionSecurity, summary: 'Open a voluntary enrollment session for the signed-in user (X-Portcullis-Session)', body: ContextOnlyBody, response: { ...errors } } }, async (request) => {
+    const body = (request.body ?? {}) as Static<typeof ContextOnlyBody>;
+    return startEnrollment(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request), context: contextOf(body, request) });
   });
 
   app.post('/auth/mfa/enroll/totp', { schema: { tags, security, summary: 'Begin TOTP enrollment in an MFA session', body: SessionBody, response: { ...errors } } }, async (request) => {
@@ -164,21 +201,34 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
     return beginTotpEnrollment(depsOf(deps, request), await caller(request), body.label === undefined ? { mfaSessionId: body.mfaSessionId } : { mfaSessionId: body.mfaSessionId, label: body.label });
   });
 
-  app.post('/auth/mfa/enroll/totp/confirm', { schema: { tags, security, summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody, response: { ...errors } } }, async (request, reply) => {
+  app.post('/auth/mfa/enroll/totp/confirm', { schema: { tags, security, summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody, response: { ...decisionErrors } } }, async (request, reply) => {
     const body = request.body as Static<typeof ConfirmBody>;
     const who = await caller(request);
     return withBlock(reply, () => confirmTotpEnrollment(depsOf(deps, request), who, body));
   });
 
-  app.post('/auth/mfa/recovery-codes', { schema: { tags, security, summary: 'Regenerate recovery codes (needs a recent MFA)', body: UserQuery, response: { ...errors } } }, async (request) => {
-    const body = request.body as Static<typeof UserQuery>;
-    return regenerateRecoveryCodes(depsOf(deps, request), await caller(request), { tenant: body.tenant, user: userRefOf(body) });
-  });
+  app.post('/auth/mfa/recovery-codes', { schema: { tags, security: sessionSecurity, summary: 'Regenerate recovery codes (needs a recent MFA in this session)', response: { ...errors } } }, async (request) =>
+    regenerateRecoveryCodes(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request) }),
+  );
 
   const FactorParams = Type.Object({ factorId: Id });
-  app.delete('/auth/mfa/factors/:factorId', { schema: { tags, security, summary: 'Remove one of the user’s factors (needs a recent MFA)', params: FactorParams, querystring: UserQuery, response: { ...errors } } }, async (request) => {
-    const query = request.query as Static<typeof UserQuery>;
+  app.delete('/auth/mfa/factors/:factorId', { schema: { tags, security: sessionSecurity, summary: 'Remove one of the user’s factors (needs a recent MFA in this session)', params: FactorParams, response: { ...errors } } }, async (request) => {
     const params = request.params as Static<typeof FactorParams>;
-    return removeOwnFactor(depsOf(deps, request), await caller(request), { tenant: query.tenant, user: userRefOf(query), factorId: params.factorId });
+    return removeOwnFactor(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request), factorId: params.factorId });
+  });
+
+  app.get('/auth/sessions', { schema: { tags, security: sessionSecurity, summary: "The signed-in user's live sessions at this application", response: { 200: Type.Object({ sessions: Type.Array(SessionListing) }), ...errors } } }, async (request) =>
+    listOwnSessions(depsOf(deps, request), await caller(request), sessionTokenOf(request)),
+  );
+
+  const SessionParams = Type.Object({ sessionId: Id });
+  app.delete('/auth/sessions/:sessionId', { schema: { tags, security: sessionSecurity, summary: 'Revoke one of the signed-in user’s sessions at this application', params: SessionParams, response: { ...errors } } }, async (request) => {
+    const params = request.params as Static<typeof SessionParams>;
+    return revokeOwnSession(depsOf(deps, request), await caller(request), sessionTokenOf(request), params.sessionId);
+  });
+
+  app.post('/auth/sessions/introspect', { schema: { tags, security, summary: 'Is this session still live? (RFC 7662 style)', body: IntrospectBody, response: { ...errors } } }, async (request) => {
+    const body = request.body as Static<typeof IntrospectBody>;
+    return introspectSession(depsOf(deps, request), await caller(request), body);
   });
 }

@@ -45,21 +45,65 @@ export const DecisionView = Type.Object({
   policyVersions: Type.Array(Type.Object({ level: Type.String(), name: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]) })),
 });
 
-export const FlowResult = Type.Object(
+const Grace = Type.Union([Type.Object({ active: Type.Boolean(), endsAt: Type.String({ format: 'date-time' }) }), Type.Null()]);
+
+/** What an answer shows of a login session; `token` only when this answer issued one. */
+export const SessionView = Type.Object({
+  id: Type.String(),
+  token: Type.Optional(Type.String()),
+  amr: Type.Array(Type.String()),
+  acr: Type.String(),
+  authTime: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+});
+
+/**
+ * The one answer of every decision endpoint (sign-in, status/check, verify, enrollment confirm, step-up). `status`
+ * says what happens next; the other fields are those the status needs. ZewstID's fields (`mfaRequired`,
+ * `stepUpRequired`, `verified`, `expiresIn`, …) stay beside it on its endpoints as documented aliases.
+ */
+export const Envelope = Type.Object(
   {
-    status: Type.Union([Type.Literal('authenticated'), Type.Literal('mfa_required'), Type.Literal('enrollment_required'), Type.Literal('enrolled')]),
+    status: Type.Union([Type.Literal('authenticated'), Type.Literal('mfa_required'), Type.Literal('enrollment_required'), Type.Literal('step_up_required'), Type.Literal('enrolled')]),
     userId: Type.String(),
+    decision: Type.Optional(DecisionView),
+    grace: Type.Optional(Grace),
+    errorCode: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     amr: Type.Optional(Type.Array(Type.String())),
-    mfaSessionId: Type.Optional(Type.String()),
+    acr: Type.Optional(Type.String()),
+    session: Type.Optional(SessionView),
+    result: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    mfaSessionId: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     methods: Type.Optional(Type.Array(FactorTypeSchema)),
     recovery: Type.Optional(Type.Boolean()),
     enrollOptions: Type.Optional(Type.Array(FactorTypeSchema)),
-    errorCode: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     expiresIn: Type.Optional(Type.Integer()),
-    decision: Type.Optional(DecisionView),
+    action: Type.Optional(Type.String()),
   },
   { additionalProperties: true },
 );
+
+/** A risk block: the envelope's `blocked` status with ZewstID's `access_denied` body (403). */
+export const BlockedBody = Type.Object(
+  { status: Type.Literal('blocked'), errorCode: Type.String(), error: Type.Literal('access_denied'), error_description: Type.String(), message: Type.String() },
+  { additionalProperties: false },
+);
+
+export const SessionListing = Type.Object({
+  id: Type.String(),
+  applicationId: Type.String(),
+  amr: Type.Array(Type.String()),
+  acr: Type.String(),
+  authTime: Type.String({ format: 'date-time' }),
+  mfaAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  stepUps: Type.Record(Type.String(), Type.String()),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastSeenAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+  current: Type.Optional(Type.Boolean()),
+});
 
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { additionalProperties: true });
 
