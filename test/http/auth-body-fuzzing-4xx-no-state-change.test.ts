@@ -163,7 +163,7 @@ forEachDialect((dialect) => {
     assert.equal(confirmed.body.status, 'authenticated', confirmed.text);
     assert.match(String(confirmed.body.session?.token), /^ses_/, confirmed.text);
     loginSession = confirmed.body.session.token;
-    enrolled = { userId: signin.body.userId, factorId: begunEnrolled.body.factorId, secret: begunEnrolled.body.secret, recoveryCodes: confirmed.body.recoveryCodes ?? [] };
+    enrolled = { userId: signin.body.userId, factorId: begunEnrolled.body.factorId, secret: begunEnrolled.body.secret, recoveryCodes: confirmed.body.recoveryCodes ?? [], session: loginSession };
     // Past the step-up max age: a privileged change (new factor, new codes, removal) would need a fresh MFA.
     h.clock.advance(301_000);
     const [session] = await openSessions(h, client, 'fuzz', enrolled.userId, 1);

@@ -55,16 +55,9 @@ async function withSession(h: Harness, who: TestClient, session: string, method:
  * session the confirmation opened: the session-bound routes (step-up, recovery codes, factor removal) need it.
  */
 async function enrollWithSession(h: Harness, client: TestClient, tenant: string, email: string, context: Record<string, string>): Promise<Enrolled & { readonly session: string }> {
-  const signin = await api(h, client, 'POST', '/auth/signin', { tenant, identifier: email, password: PASSWORD, context });
-  expectStatus(signin, 200, 'signin');
-  assert.equal(signin.body.status, 'enrollment_required', signin.text);
-  const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: signin.body.mfaSessionId });
-  expectStatus(begun, 200, 'begin totp');
-  const confirmed = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: begun.body.factorId, code: totpAt(begun.body.secret, h.clock.now()) });
-  expectStatus(confirmed, 200, 'confirm totp');
-  assert.equal(confirmed.body.status, 'authenticated', confirmed.text);
-  assert.equal(typeof confirmed.body.session?.token, 'string', confirmed.text);
-  return { userId: signin.body.userId, factorId: begun.body.factorId, secret: begun.body.secret, recoveryCodes: confirmed.body.recoveryCodes ?? [], session: confirmed.body.session.token };
+  const enrolled = await enrollTotpViaSignin(h, client, tenant, email, context);
+  assert.equal(typeof enrolled.session, 'string', 'the confirmation ended authenticated, with a session');
+  return { ...enrolled, session: enrolled.session as string };
 }
 
 forEachDialect((dialect) => {

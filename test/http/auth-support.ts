@@ -146,6 +146,8 @@ export interface Enrolled {
   /** base32, as shown at enrollment. */
   readonly secret: string;
   readonly recoveryCodes: readonly string[];
+  /** The login session token the confirmation opened, when it ended authenticated (else null). */
+  readonly session: string | null;
 }
 
 /**
@@ -161,7 +163,8 @@ export async function enrollTotpViaSignin(h: Harness, client: TestClient, tenant
   expectStatus(begun, 200, 'begin totp');
   const confirmed = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: begun.body.factorId, code: totpAt(begun.body.secret, h.clock.now()) });
   expectStatus(confirmed, 200, 'confirm totp');
-  return { userId: signin.body.userId, factorId: begun.body.factorId, secret: begun.body.secret, recoveryCodes: confirmed.body.recoveryCodes ?? [] };
+  const session = confirmed.body.status === 'authenticated' ? (confirmed.body.session?.token as string) : null;
+  return { userId: signin.body.userId, factorId: begun.body.factorId, secret: begun.body.secret, recoveryCodes: confirmed.body.recoveryCodes ?? [], session };
 }
 
 /** Opens `n` MFA sessions of one user through `status/check` (no password hashing, so it is cheap). */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { base32Decode, totpCode, totpStep } from '../../src/factors/totp.ts';
 import { forEachDialect, type Harness } from '../support/harness.ts';
-import { api, countEvents, auditOf, createAuthHarness, createClient, createTenant, createUser, expectError, expectStatus, PASSWORD, totpAt, type TestClient } from './auth-support.ts';
+import { api, countEvents, auditOf, createAuthHarness, createClient, createTenant, createUser, expectError, enrollTotpViaSignin, expectStatus, PASSWORD, totpAt, type TestClient } from './auth-support.ts';
 
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'test' };
 const inSession = (token: string): Record<string, string> => ({ 'x-portcullis-session': token });
@@ -60,16 +60,10 @@ forEachDialect((dialect) => {
       assert.ok(tenant !== null);
       const user = await createUser(h, tenant.id, 'second@example.com');
       // Signed in through the enrollment wall: the session completed MFA (TOTP) at sign-in.
-      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'vol-second', identifier: 'second@example.com', password: PASSWORD, context: CONTEXT });
-      expectStatus(signin, 200, 'signin');
-      assert.equal(signin.body.status, 'enrollment_required', signin.text);
-      const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: signin.body.mfaSessionId });
-      expectStatus(begun, 200, 'begin totp');
-      const confirmed = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: begun.body.factorId, code: totpAt(begun.body.secret, h.clock.now()) });
-      expectStatus(confirmed, 200, 'confirm totp');
-      assert.equal(confirmed.body.status, 'authenticated', confirmed.text);
-      assert.equal(confirmed.body.userId, user.id);
-      const session: string = confirmed.body.session.token;
+      const enrolled = await enrollTotpViaSignin(h, client, 'vol-second', 'second@example.com', CONTEXT);
+      assert.equal(enrolled.userId, user.id);
+      assert.ok(enrolled.session !== null, 'the wall confirmation ended authenticated');
+      const session: string = enrolled.session;
 
       // That MFA is no longer recent: adding another factor is refused until the user steps up for it.
       h.clock.advance(10 * 60_000);
@@ -80,7 +74,7 @@ forEachDialect((dialect) => {
       const stepUp = await api(h, client, 'POST', '/auth/mfa/step-up', { action: 'manage-mfa' }, inSession(session));
       expectStatus(stepUp, 200);
       assert.equal(stepUp.body.stepUpRequired, true);
-      const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: stepUp.body.mfaSessionId, method: 'totp', code: totpAt(begun.body.secret, h.clock.now()) });
+      const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: stepUp.body.mfaSessionId, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
       expectStatus(verified, 200);
       assert.equal(verified.body.verified, true);
       // The step-up rotated the session token: the recent MFA is held by the new one.
