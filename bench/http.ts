@@ -6,6 +6,8 @@
  *   status   `POST /api/v1/auth/mfa/status/check` with tenant policy `challenge: always`, one user after another
  *            (1,000 users with TOTP), so every request runs the whole decision (policy, factors, risk, audit) and
  *            opens an MFA session — the real cost;
+ *   allow    `POST /api/v1/auth/mfa/status/check` under `challenge: never` for users who hold TOTP: every request
+ *            ends authenticated, so it writes a login session and signs a result JWT (issue 12's signed result);
  *   verify   `POST /api/v1/auth/mfa/verify`: every request answers a different MFA session, opened beforehand
  *            through the service exactly as `status` opens one, for a different user, with that user's TOTP code
  *            of the current step computed when the request is sent (one code per user: no replay refusal). Counted
@@ -18,6 +20,10 @@
  * answered once). Any 5xx, socket error or timeout marks the run as not clean (exit code 1).
  *
  * Goals: status/check and verify each ≥ 0.5× bare on SQLite, ≥ 0.25× on PostgreSQL.
+ *
+ * The signed result's cost (issue 12: "status/check and verify must not lose more than 10 % to the signing"): each
+ * round also runs `allow` and `verify` with the result signer unwired (the server's `deps.results` set aside for
+ * that run, as unit tests without a signer run), and the table prints signed ÷ unsigned for both.
  *
  *   npm run bench:http
  *   npx node bench/http.ts --dialect sqlite|postgres|both --duration 10 --rounds 5 --connections 10 --warmup 3
@@ -62,6 +68,9 @@ interface DialectResult {
   readonly status: LoadResult;
   readonly verify: LoadResult;
   readonly verifySessions: number;
+  readonly allow: LoadResult;
+  readonly allowUnsigned: LoadResult;
+  readonly verifyUnsigned: LoadResult;
   /** status ÷ bare and verify ÷ bare of each round (their spread shows how steady the machine was). */
   readonly roundRatios: readonly { status: number; verify: number }[];
 }
@@ -108,6 +117,25 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
       bodies: statusUsers.map((u, i) => JSON.stringify({ tenant: tenantRef, userId: u.userId, context: context(i) })),
     };
     const verifySpec = { ...base, method: 'POST', path: '/api/v1/auth/mfa/verify', headers } as const;
+    const allowSeeded = await seedTenant(server.runtime, 'bench-allow', { enrollment: 'required', gracePeriodDays: 0, challenge: 'never' });
+    const allowUsers = await seedTotpUsers(server.runtime, allowSeeded.tenantId, STATUS_USERS, 'allow');
+    const allowSpec: LoadSpec = {
+      ...base,
+      method: 'POST',
+      path: '/api/v1/auth/mfa/status/check',
+      headers: { authorization: allowSeeded.authorization },
+      bodies: allowUsers.map((u, i) => JSON.stringify({ tenant: args['tenant-ref'] === 'id' ? allowSeeded.tenantId : allowSeeded.slug, userId: u.userId, context: context(i) })),
+    };
+    const deps = server.runtime.deps as { results?: unknown };
+    const signer = deps.results;
+    const unsigned = async <T>(run: () => Promise<T>): Promise<T> => {
+      deps.results = undefined;
+      try {
+        return await run();
+      } finally {
+        deps.results = signer;
+      }
+    };
 
     // Warm-up (JIT, statement caches, pools); the status warm-up also sizes the verify runs.
     await runLoad({ ...bareSpec, duration: WARMUP });
@@ -117,29 +145,50 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
     // autocannon builds one request per connection ahead: a little slack per run so no run can run out.
     const slack = CONNECTIONS * 2;
     const t1 = performance.now();
-    const verifyUsers = await seedTotpUsers(server.runtime, seeded.tenantId, warmN + slack + ROUNDS * (perRound + slack), 'verify');
+    const verifyUsers = await seedTotpUsers(server.runtime, seeded.tenantId, warmN + slack + 2 * ROUNDS * (perRound + slack), 'verify');
     const sessions = await openSessions(server, seeded, tenantRef, verifyUsers);
     console.log(`  seeded ${fmt(verifyUsers.length)} users with TOTP and opened one MFA session each in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
     await runLoad({ ...verifySpec, amount: warmN, verify: sessions.slice(0, warmN + slack) });
+    await runLoad({ ...allowSpec, duration: WARMUP });
 
     const bare: LoadResult[] = [];
     const status: LoadResult[] = [];
     const verify: LoadResult[] = [];
+    const allow: LoadResult[] = [];
+    const allowUnsigned: LoadResult[] = [];
+    const verifyUnsigned: LoadResult[] = [];
     const roundRatios: { status: number; verify: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const from = warmN + slack + round * (perRound + slack);
+      const from = warmN + slack + 2 * round * (perRound + slack);
+      const fromUnsigned = from + perRound + slack;
       const b = await runLoad({ ...bareSpec, duration: SLICE });
       const s = await runLoad({ ...statusSpec, duration: SLICE });
       const v = await runLoad({ ...verifySpec, amount: perRound, verify: sessions.slice(from, from + perRound + slack) });
+      allow.push(await runLoad({ ...allowSpec, duration: SLICE }));
+      allowUnsigned.push(await unsigned(() => runLoad({ ...allowSpec, duration: SLICE })));
+      verifyUnsigned.push(await unsigned(() => runLoad({ ...verifySpec, amount: perRound, verify: sessions.slice(fromUnsigned, fromUnsigned + perRound + slack) })));
       bare.push(b);
       status.push(s);
       verify.push(v);
       roundRatios.push({ status: s.okPerSecond / b.okPerSecond, verify: v.okPerSecond / b.okPerSecond });
     }
-    const result = { dialect, bare: sumLoads(bare), status: sumLoads(status), verify: sumLoads(verify), verifySessions: ROUNDS * perRound, roundRatios };
+    const result = {
+      dialect,
+      bare: sumLoads(bare),
+      status: sumLoads(status),
+      verify: sumLoads(verify),
+      verifySessions: ROUNDS * perRound,
+      roundRatios,
+      allow: sumLoads(allow),
+      allowUnsigned: sumLoads(allowUnsigned),
+      verifyUnsigned: sumLoads(verifyUnsigned),
+    };
     line('bare /healthz', result.bare);
     line('status/check', result.status);
     line('verify', result.verify);
+    line('allow signed', result.allow);
+    line('allow unsigned', result.allowUnsigned);
+    line('verify unsigned', result.verifyUnsigned);
     return result;
   } finally {
     await server.close();
@@ -169,8 +218,17 @@ for (const r of results) {
       `${range(r.roundRatios.map((x) => x.status))} | ${range(r.roundRatios.map((x) => x.verify))} |`,
   );
 }
+console.log('\nThe signed result (goal: signed ÷ unsigned ≥ 0.9 for both):\n');
+console.log('| database | allow signed/s | allow unsigned/s | signed ÷ unsigned | verify signed/s | verify unsigned/s | signed ÷ unsigned |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  for (const [label, load] of [['bare', r.bare], ['status/check', r.status], ['verify', r.verify]] as const) {
+  const a = r.allow.okPerSecond / r.allowUnsigned.okPerSecond;
+  const v = r.verify.okPerSecond / r.verifyUnsigned.okPerSecond;
+  const mark = (x: number): string => `${x.toFixed(3)} ${x >= 0.9 ? '✓' : '✗'}`;
+  console.log(`| ${r.dialect} | ${fmt(r.allow.okPerSecond)} | ${fmt(r.allowUnsigned.okPerSecond)} | ${mark(a)} | ${fmt(r.verify.okPerSecond)} | ${fmt(r.verifyUnsigned.okPerSecond)} | ${mark(v)} |`);
+}
+for (const r of results) {
+  for (const [label, load] of [['bare', r.bare], ['status/check', r.status], ['verify', r.verify], ['allow signed', r.allow], ['allow unsigned', r.allowUnsigned], ['verify unsigned', r.verifyUnsigned]] as const) {
     if (serverErrors(load) > 0 || load.errors > 0 || load.timeouts > 0 || load.exhausted > 0) {
       failures++;
       console.log(`${r.dialect} ${label}: ${formatStatuses(load)} — not a clean run`);
