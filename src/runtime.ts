@@ -7,11 +7,10 @@ import type { Config } from './config.ts';
 import { loadOrCreateKeyFile } from './factors/dev-key.ts';
 import { createSecretBox } from './factors/secret-box.ts';
 import type { PortcullisApp } from './http/app.ts';
-import { applicationAuthenticator } from './http/auth.ts';
 import { registerAdminRoutes } from './http/routes/admin/index.ts';
-import { registerAuthRoutes } from './http/routes/auth/index.ts';
+import { clientCredentialsAuthenticator, registerAuthRoutes } from './http/routes/auth/index.ts';
 import { registerWellKnownRoutes } from './http/routes/well-known.ts';
-import { generateToken, hashToken, verifyHashedToken } from './http/tokens.ts';
+import { generateToken, hashToken } from './http/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { checkSecretKey } from './services/key-check.ts';
 import { createResultSigner, type ResultSigner } from './services/signing-keys.ts';
@@ -86,7 +85,6 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   }
   // An unknown client id costs one SHA-256 like a wrong secret; client secrets are 256-bit random, so a fast
   // hash is enough (no dictionary to slow down).
-  const authenticate = applicationAuthenticator((clientId) => store.applications.findByClientId(clientId), verifyHashedToken, { dummyHash: hashToken('pcs_dummy') });
   return {
     database,
     store,
@@ -96,7 +94,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     registerRootRoutes: (app) => registerWellKnownRoutes(app, signer, deps.now),
     registerRoutes: async (app) => {
       await registerAdminRoutes(app, deps);
-      await registerAuthRoutes(app, deps, (request) => authenticate(request));
+      await registerAuthRoutes(app, deps, clientCredentialsAuthenticator());
     },
     close: () => database.close(),
   };

@@ -11,7 +11,7 @@ import {
   type ScopedLayer,
   type UserFactor,
 } from '../core/index.ts';
-import type { ApplicationRecord, JsonObject, Store, TenantStore, UserRecord } from '../store/index.ts';
+import type { ApplicationRecord, CatalogView, JsonObject, TenantStore, UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
 import { assessRisk, type RequestContext, type RiskResult } from './risk.ts';
 
@@ -24,11 +24,12 @@ function orderLayers(layers: readonly ScopedLayer[]): LayerInput[] {
 }
 
 /**
- * Resolves the policy for one tenant, application and (optionally) user, straight from storage: no cache, so a
- * saved change applies to the very next decision on every node (DESIGN §2).
+ * Resolves the policy for one tenant, application and (optionally) user: from storage, or from the request's
+ * catalog view (validated by its version read, so a saved change applies to the very next decision on every node,
+ * DESIGN §2).
  */
-export async function loadPolicy(tenant: TenantStore, application: ApplicationRecord, userId: string | null, now: number): Promise<ResolvedPolicy> {
-  const { layers, userLayer } = await tenant.policies.listLayersFor(application.id, userId);
+export async function loadPolicy(tenant: TenantStore, application: ApplicationRecord, userId: string | null, now: number, catalog?: CatalogView): Promise<ResolvedPolicy> {
+  const { layers, userLayer } = catalog === undefined ? await tenant.policies.listLayersFor(application.id, userId) : await catalog.layersFor(tenant.tenantId, application.id, userId);
   const inputs = orderLayers(layers);
   if (userLayer !== null) inputs.push(userLayer);
   return resolvePolicy(inputs, floorsFor(application), now);
@@ -65,6 +66,8 @@ export interface EvaluateInput {
    * MFA or a grant for the action); never a user-wide time (DESIGN §1). Default null.
    */
   readonly lastMfaAt?: number | null;
+  /** The request's catalog view (src/store/catalog.ts); without it the policy layers are read from storage. */
+  readonly catalog?: CatalogView;
 }
 
 export interface Evaluation {
@@ -105,7 +108,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
   const now = deps.now();
   const { tenant, application, user } = input;
   const [policy, factors, risk] = await Promise.all([
-    loadPolicy(tenant, application, user.id, now),
+    loadPolicy(tenant, application, user.id, now, input.catalog),
     loadUserFactors(tenant, user.id),
     assessRisk(tenant, user.id, input.context),
   ]);
@@ -165,16 +168,4 @@ async function writeDecisionAudit(
     const seen = await tenant.audit.list({ events: ['mfa.grace_expired'], userId: e.userId, from: grace.endsAt, limit: 1 });
     if (seen.items.length === 0) await tenant.audit.append({ ...base, event: 'mfa.grace_expired', data: { graceEndedAt: new Date(grace.endsAt).toISOString() } });
   }
-}
-
-const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * Finds a tenant by id or slug; a wrong or missing tenant is simply "not found" (the caller then denies). Tenant ids
- * are UUIDs: a UUID-shaped reference is tried as an id first, anything else as a slug first (one query, not two, in
- * the common case).
- */
-export async function findTenant(store: Store, idOrSlug: string): Promise<{ id: string; name: string } | null> {
-  if (UUID_SHAPE.test(idOrSlug)) return (await store.tenants.get(idOrSlug)) ?? (await store.tenants.findBySlug(idOrSlug));
-  return (await store.tenants.findBySlug(idOrSlug)) ?? (await store.tenants.get(idOrSlug));
 }

@@ -9,7 +9,7 @@ import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, s
 import { deviceKeyOf, networkKeyOf, type RequestContext } from './risk.ts';
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
-import { requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
+import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
 
@@ -243,7 +243,7 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
 /** The sign-in decision once the primary step (a password) is done: allow, challenge, enroll or deny. */
 async function decideAfterPassword(deps: ServiceDeps, tenant: TenantStore, caller: Caller, user: UserRecord, context: RequestContext): Promise<FlowResult> {
   const completed: CompletedStep[] = [{ method: 'password' }];
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, user, evaluation, completed, context, null);
 }
 
@@ -292,7 +292,7 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
   }
   assertNotLocked(user, deps.now());
   const purpose: Purpose = input.maxAgeSeconds === undefined ? { kind: 'step_up', action: input.action } : { kind: 'step_up', action: input.action, maxAgeSeconds: input.maxAgeSeconds };
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose, context: input.context, completed: [], actor: actorOf(caller), lastMfaAt: freshnessFor(session, input.action) });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose, context: input.context, completed: [], actor: actorOf(caller), lastMfaAt: freshnessFor(session, input.action) });
   const { decision, policy, now } = evaluation;
   const view = viewDecision(decision, policy);
   if (decision.outcome === 'block') throw blockedError();
@@ -374,7 +374,7 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const completed: CompletedStep[] = [...session.completed, { method, factorId: proof.factor.id }];
   const context = (session.decision.context ?? {}) as RequestContext;
   if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof);
   return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
 }
@@ -390,7 +390,7 @@ async function completeStepUp(
   context: RequestContext,
   proof: CheckedProof,
 ): Promise<FlowResult> {
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user, purpose: { kind: 'step_up', action }, context, completed, actor: actorOf(caller), deferAudit: true, lastMfaAt: null });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose: { kind: 'step_up', action }, context, completed, actor: actorOf(caller), deferAudit: true, lastMfaAt: null });
   const { decision, policy, now } = evaluation;
   if (decision.outcome !== 'allow') {
     await evaluation.writeAudit(tenant);
@@ -437,6 +437,6 @@ export async function concludeAfterEnrollment(
 ): Promise<FlowResult> {
   const context = (session.decision.context ?? {}) as RequestContext;
   const fresh = (await tenant.users.get(user.id)) ?? user;
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session);
 }

@@ -3,3 +3,4 @@ export { DEFAULT_SQLITE_PATH, openDatabase, selectDialect, type Database, type D
 export { migrateToLatest, migrationsFor, type MigrationReport } from './migrations/index.ts';
 export { createStore } from './kysely-store.ts';
 export { keyCheckRepository, type KeyCheckRepository, type SealedFactorSecret } from './key-check-repository.ts';
+export type { Catalog, CatalogView } from './catalog.ts';

@@ -1,5 +1,6 @@
 /** The one {@link Store} implementation: Kysely over SQLite or PostgreSQL. */
 import { auditRepository, maintenanceRepository, platformAuditRepository } from './audit-repositories.ts';
+import { createCatalog, type Catalog } from './catalog.ts';
 import type { Database } from './database.ts';
 import { factorRepository, recoveryCodeRepository } from './factor-repositories.ts';
 import { beginTransaction, guardRoot, type Binding } from './kysely-support.ts';
@@ -11,9 +12,10 @@ import { signinThrottleRepository } from './signin-throttle-repository.ts';
 import type { Store, TenantStore } from './types.ts';
 import { userRepository } from './user-repository.ts';
 
-function bind(binding: Binding): Store {
+function bind(binding: Binding, catalog: Catalog): Store {
   const store: Store = {
     dialect: binding.dialect,
+    catalog,
     tenants: tenantRepository(binding),
     applications: applicationRepository(binding),
     adminTokens: adminTokenRepository(binding),
@@ -36,7 +38,7 @@ function bind(binding: Binding): Store {
     }),
     transaction: <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
       if (binding.inTransaction) return fn(store);
-      return beginTransaction(binding, (trx) => fn(bind({ db: trx, root: binding.root, dialect: binding.dialect, inTransaction: true })));
+      return beginTransaction(binding, (trx) => fn(bind({ db: trx, root: binding.root, dialect: binding.dialect, inTransaction: true }, catalog)));
     },
   };
   return store;
@@ -53,5 +55,7 @@ function bind(binding: Binding): Store {
  * const users = store.forTenant(tenant.id).users;
  */
 export function createStore(database: Database): Store {
-  return bind({ db: guardRoot(database.db), root: database.db, dialect: database.dialect, inTransaction: false });
+  const root = guardRoot(database.db);
+  const store: Store = bind({ db: root, root: database.db, dialect: database.dialect, inTransaction: false }, createCatalog(root, () => store));
+  return store;
 }

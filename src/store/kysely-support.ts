@@ -2,8 +2,8 @@
  * Shared plumbing of the Kysely repositories: the binding (database or transaction), atomic sections, error
  * mapping, JSON columns and paging.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Kysely } from 'kysely';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { PortcullisError } from '../core/index.ts';
 import type { Dialect } from './database.ts';
 import type { Schema } from './schema.ts';
@@ -51,12 +51,120 @@ export function guardRoot(root: Kysely<Schema>): Kysely<Schema> {
 export async function beginTransaction<T>(binding: Binding, fn: (trx: Kysely<Schema>) => Promise<T>): Promise<T> {
   const running = currentTransaction.getStore();
   if (running !== undefined && running.open && running.root === binding.root) throw outerUseError();
+  if (binding.dialect === 'sqlite') return groupCommitOf(binding.root).run(fn);
   const tx: OpenTransaction = { root: binding.root, open: true };
   try {
     return await currentTransaction.run(tx, () => binding.root.transaction().execute(fn));
   } finally {
     tx.open = false;
   }
+}
+
+/** How many transactions one SQLite commit carries at most (bounds the wait of the first). */
+export const GROUP_COMMIT_MAX = 64;
+
+interface GroupJob {
+  readonly run: (conn: Kysely<Schema>) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit on SQLite's one connection (issue 13). Transactions there run one after another anyway (the
+ * connection is the lock); committing each alone writes every b-tree page it touched (a table and its indexes, ~15
+ * WAL frames) once per transaction. Here the transactions queued while one runs are run in one SQLite transaction,
+ * each inside its own savepoint, and committed together: a transaction that throws is rolled back to its savepoint
+ * alone (the others keep their writes), and every caller is answered only after the commit that made its writes
+ * durable — a failed commit fails every transaction of the group. The same isolation as before: each runs alone on
+ * the connection and sees the committed-or-grouped writes of those before it, which commit with it or not at all.
+ */
+class GroupCommit {
+  private readonly queue: GroupJob[] = [];
+  private draining = false;
+  private readonly root: Kysely<Schema>;
+
+  constructor(root: Kysely<Schema>) {
+    this.root = root;
+  }
+
+  run<T>(fn: (trx: Kysely<Schema>) => Promise<T>): Promise<T> {
+    const tx: OpenTransaction = { root: this.root, open: true };
+    // The caller's async context (its own AsyncLocalStorage values) comes along into the group's loop.
+    const run = AsyncResource.bind(async (conn: Kysely<Schema>): Promise<unknown> => {
+      try {
+        return await currentTransaction.run(tx, () => fn(conn));
+      } finally {
+        tx.open = false;
+      }
+    });
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0, GROUP_COMMIT_MAX);
+        await this.root
+          .connection()
+          .execute((conn) => commitGroup(conn, group))
+          .catch((error: unknown) => {
+            for (const job of group) job.reject(error); // the connection could not be had: none ran
+          });
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}
+
+// Transaction control as compiled statements: nothing to build, and no plugin sees them (as Kysely's own
+// BEGIN/COMMIT).
+const BEGIN = CompiledQuery.raw('begin');
+const SAVEPOINT = CompiledQuery.raw('savepoint portcullis_group');
+const RELEASE = CompiledQuery.raw('release portcullis_group');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to portcullis_group');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
+
+async function commitGroup(conn: Kysely<Schema>, group: GroupJob[]): Promise<void> {
+  await conn.executeQuery(BEGIN);
+  const done: { job: GroupJob; value: unknown }[] = [];
+  try {
+    for (const job of group) {
+      await conn.executeQuery(SAVEPOINT);
+      let value: unknown;
+      try {
+        value = await job.run(conn);
+      } catch (error) {
+        // Undo this transaction's writes alone; if SQLite already rolled the whole transaction back (a full disk,
+        // a busy lock), this throws and the group fails as one.
+        await conn.executeQuery(ROLLBACK_TO);
+        await conn.executeQuery(RELEASE);
+        job.reject(error);
+        continue;
+      }
+      await conn.executeQuery(RELEASE);
+      done.push({ job, value });
+    }
+    await conn.executeQuery(COMMIT);
+  } catch (error) {
+    await conn.executeQuery(ROLLBACK).catch(() => undefined);
+    for (const job of group) job.reject(error); // one already refused keeps its own error
+    return;
+  }
+  for (const { job, value } of done) job.resolve(value);
+}
+
+const groups = new WeakMap<Kysely<Schema>, GroupCommit>();
+
+function groupCommitOf(root: Kysely<Schema>): GroupCommit {
+  let group = groups.get(root);
+  if (group === undefined) groups.set(root, (group = new GroupCommit(root)));
+  return group;
 }
 
 /** Runs `fn` atomically: inside the running transaction if there is one, else in a new one. */

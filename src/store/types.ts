@@ -19,6 +19,7 @@
  * - Secrets never reach the store in clear: passwords, client secrets, admin tokens and recovery codes arrive
  *   hashed; TOTP secrets arrive encrypted (`secretEnc`).
  */
+import type { Catalog } from './catalog.ts';
 import type {
   AuditEventName,
   CompletedStep,
@@ -907,6 +908,11 @@ export interface TenantStore {
  */
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * This node's cache of tenants, applications, assignments and policy layers, validated by one version read per
+   * request (src/store/catalog.ts). Take a view at the start of a request, outside any transaction.
+   */
+  readonly catalog: Catalog;
   readonly tenants: TenantRepository;
   readonly applications: ApplicationRepository;
   readonly adminTokens: AdminTokenRepository;

@@ -8,16 +8,14 @@ import { randomBytes } from 'node:crypto';
 import type { PolicyLayer } from '../../src/core/index.ts';
 import { hashPassword } from '../../src/factors/password.ts';
 import { base32Decode, totpCode, totpStep } from '../../src/factors/totp.ts';
-import { applicationAuthenticator } from '../../src/http/auth.ts';
-import { registerAuthRoutes } from '../../src/http/routes/auth/index.ts';
-import { generateToken, hashToken, verifyHashedToken } from '../../src/http/tokens.ts';
+import { clientCredentialsAuthenticator, registerAuthRoutes } from '../../src/http/routes/auth/index.ts';
+import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import type { ApplicationRecord, AuditRecord, TenantRecord, UserRecord } from '../../src/store/index.ts';
 import { createHarness, parseBody, type Dialect, type Harness, type HarnessOptions, type RouteRegistrar } from '../support/harness.ts';
 
 /** The application API, wired as in `src/runtime.ts` (same authenticator, same dummy hash for unknown ids). */
 export const authRoutes: RouteRegistrar = async (api, deps) => {
-  const authenticate = applicationAuthenticator((clientId) => deps.store.applications.findByClientId(clientId), verifyHashedToken, { dummyHash: hashToken('pcs_dummy') });
-  await registerAuthRoutes(api, deps, (request) => authenticate(request));
+  await registerAuthRoutes(api, deps, clientCredentialsAuthenticator());
 };
 
 /** A harness with the admin API and the application API. */

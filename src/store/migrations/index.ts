@@ -7,6 +7,7 @@ import { sessionsMigration } from './0002-sessions.ts';
 import { signingKeysMigration } from './0003-signing-keys.ts';
 import { signinThrottleMigration } from './0004-signin-throttle.ts';
 import { keyCheckMigration } from './0005-key-check.ts';
+import { catalogVersionMigration } from './0006-catalog-version.ts';
 
 /**
  * The one migration set, for both dialects, in order. Names sort lexically; never rename or edit a released one —
@@ -19,6 +20,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0003-signing-keys': signingKeysMigration(),
     '0004-signin-throttle': signinThrottleMigration(),
     '0005-key-check': keyCheckMigration(),
+    '0006-catalog-version': catalogVersionMigration(dialect),
   };
 }
 

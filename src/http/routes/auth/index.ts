@@ -1,9 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError } from '../../../core/index.ts';
-import type { ApplicationRecord } from '../../../store/index.ts';
+import type { ApplicationRecord, CatalogView } from '../../../store/index.ts';
+import type { Caller } from '../../../services/tenant-access.ts';
 import type { ServiceDeps } from '../../../services/deps.ts';
+import { applicationAuthenticator } from '../../auth.ts';
 import { requestNow } from '../../dev-clock.ts';
+import { hashToken, verifyHashedToken } from '../../tokens.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../../services/enrollment-service.ts';
 import type { FlowResult } from '../../../services/flow-result.ts';
 import { checkStatus, signIn, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
@@ -11,7 +14,20 @@ import type { RequestContext } from '../../../services/risk.ts';
 import { introspectSession, listOwnSessions, revokeOwnSession } from '../../../services/session-service.ts';
 import { BlockedBody, Code, Context, Envelope, ErrorBody, FactorTypeSchema, Id, SessionListing, TenantRef, Text, UserFields } from './schemas.ts';
 
-export type ApplicationAuthenticator = (request: FastifyRequest) => Promise<ApplicationRecord>;
+/**
+ * Authenticates the calling application from the request's client credentials, looking it up in the request's
+ * catalog view (the one version read of the request: src/store/catalog.ts).
+ */
+export type ApplicationAuthenticator = (request: FastifyRequest, catalog: CatalogView) => Promise<ApplicationRecord>;
+
+/**
+ * The application API's authenticator: HTTP Basic client credentials against the application found in the request's
+ * catalog view, with a dummy hash verified for an unknown client id (no enumeration by timing).
+ */
+export function clientCredentialsAuthenticator(): ApplicationAuthenticator {
+  const dummyHash = hashToken('pcs_dummy');
+  return (request, catalog) => applicationAuthenticator<ApplicationRecord>((clientId) => catalog.applicationByClientId(clientId), verifyHashedToken, { dummyHash })(request);
+}
 
 const security = [{ clientCredentials: [] }];
 const sessionSecurity = [{ clientCredentials: [], userSession: [] }];
@@ -120,20 +136,21 @@ export async function registerAuthRoutes(parent: FastifyInstance, deps: ServiceD
 async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenticate: ApplicationAuthenticator): Promise<void> {
   // The client is authenticated on `onRequest`, before the body is read or validated: an unauthenticated caller
   // gets 401 whatever it sends and learns nothing from validation errors (as the admin scope does).
-  const authenticated = new WeakMap<FastifyRequest, ApplicationRecord>();
+  const authenticated = new WeakMap<FastifyRequest, Caller>();
   app.addHook('onRequest', async (request, reply) => {
     try {
-      authenticated.set(request, await authenticate(request));
+      const catalog = await deps.store.catalog.current();
+      authenticated.set(request, { application: await authenticate(request, catalog), catalog });
     } catch (error) {
       if (error instanceof PortcullisError && error.code === 'UNAUTHORIZED') void reply.header('www-authenticate', 'Basic realm="portcullis"');
       throw error;
     }
   });
-  const caller = async (request: FastifyRequest): Promise<{ application: ApplicationRecord }> => {
-    const application = authenticated.get(request);
+  const caller = async (request: FastifyRequest): Promise<Caller> => {
+    const who = authenticated.get(request);
     // Unreachable while the hook above runs first; a wiring mistake fails closed.
-    if (application === undefined) throw new PortcullisError('UNAUTHORIZED', 'Client credentials are required.');
-    return { application };
+    if (who === undefined) throw new PortcullisError('UNAUTHORIZED', 'Client credentials are required.');
+    return who;
   };
 
   app.post('/auth/signin', { schema: { tags, security, summary: 'Password sign-in, then the MFA decision', body: SigninBody, response: { 200: Envelope, ...decisionErrors } } }, async (request, reply) => {
