@@ -245,8 +245,9 @@ function joinField(base: string, name: string): string {
 // Errors that mean "the database cannot be reached right now", from pg (node-postgres) and better-sqlite3.
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 // PostgreSQL SQLSTATEs: class 08 connection exception, 53 insufficient resources, 57P0x shutting down or not
-// yet accepting connections; 40001/40P01 (serialization failure, deadlock) are transient too: retry, not a bug.
-const PG_STATE = /^(08\w{3}|53\w{3}|57P0[1-4]|40001|40P01)$/;
+// yet accepting connections; 57014 a statement cancelled by statement_timeout (the database too slow to answer);
+// 40001/40P01 (serialization failure, deadlock) are transient too: retry, not a bug.
+const PG_STATE = /^(08\w{3}|53\w{3}|57P0[1-4]|57014|40001|40P01)$/;
 const SQLITE_CODE = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|PROTOCOL)(_\w+)?$/;
 const UNAVAILABLE_MESSAGE_PATTERN =
   /connection terminated|terminating connection|connection error|timeout exceeded when trying to connect|cannot use a pool after calling end|client was closed|database connection is not open|driver has already been destroyed|query read timeout/i;

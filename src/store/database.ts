@@ -160,18 +160,42 @@ function openSqlite(path: string, config: DatabaseConfig): Database {
   };
 }
 
+/**
+ * pg's `query_timeout` fails the waiting query but leaves its connection waiting for the answer: against a database
+ * that has gone silent (black-holed, not down: no reset ever comes) every pooled connection would stay busy for
+ * good and the node would answer 503 long after the database is back. A read timeout therefore destroys the
+ * connection; the pool drops it and opens a fresh one for the next request.
+ */
+function abandonOnReadTimeout(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]): unknown => {
+    const result = query(...args);
+    if (!(result instanceof Promise)) return result;
+    return result.catch((error: unknown) => {
+      if (error instanceof Error && error.message === 'Query read timeout') client.connection.stream.destroy();
+      throw error;
+    });
+  };
+}
+
 function openPostgres(url: string, config: DatabaseConfig): Database {
   if (config.schema !== undefined && !IDENTIFIER.test(config.schema)) {
     throw new PortcullisError('INVALID_REQUEST', 'The PostgreSQL schema name must be a plain identifier.');
   }
+  const queryTimeoutMs = config.queryTimeoutMs ?? 30_000;
+  // Set at connection start-up (no extra round trip): the schema, and a server-side statement_timeout so that a
+  // statement stuck on the server (a lock wait, a slow plan) is cancelled there too, not only abandoned here.
+  const options = [...(config.schema === undefined ? [] : [`-c search_path=${config.schema}`]), `-c statement_timeout=${Math.max(1, Math.trunc(queryTimeoutMs))}`];
   const pool = new pg.Pool({
     connectionString: url,
     max: config.poolSize ?? 10,
     connectionTimeoutMillis: config.connectTimeoutMs ?? 5_000,
-    query_timeout: config.queryTimeoutMs ?? 30_000,
+    query_timeout: queryTimeoutMs,
+    // TCP keep-alives: an idle pooled connection to a host that has gone silent is found dead and dropped.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     types: PG_TYPES,
-    // Set at connection start-up: no extra round trip, and it survives DISCARD-free pooling.
-    ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
+    options: options.join(' '),
   });
   // A lost connection must not crash the process; the query that meets it fails (→ 503) and the pool drops the
   // client. The pool reports idle clients' errors; a client checked out (between the queries of a transaction,
@@ -179,6 +203,7 @@ function openPostgres(url: string, config: DatabaseConfig): Database {
   pool.on('error', () => {});
   pool.on('connect', (client) => {
     client.on('error', () => {});
+    abandonOnReadTimeout(client);
   });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   return {

@@ -5,6 +5,10 @@
  * request that finished before the cut, its normal answer): never `authenticated`, never a 500, and `/readyz`
  * says not ready while `/healthz` stays up. When the proxy forwards again, the same server serves again without a
  * restart, and an MFA session opened before the outage can still be answered.
+ *
+ * The same for a database that goes silent (black-holed: connections stay open, nothing is answered, no reset
+ * comes): every request answers 503 within the query timeout, and once the database answers again the node serves
+ * again — its connections that were waiting for lost answers were dropped, not left busy for good (issue 13).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -32,7 +36,7 @@ describe('PostgreSQL outage', { skip: url === undefined ? 'PORTCULLIS_TEST_DATAB
     h = await createAuthHarness('postgres', {
       openDatabase: async () => {
         const schema = await createFreshSchema(direct.href, 'portcullis_outage');
-        const database = await openDatabase({ url: viaProxy.href, schema, poolSize: 5, connectTimeoutMs: 1_000 });
+        const database = await openDatabase({ url: viaProxy.href, schema, poolSize: 5, connectTimeoutMs: 1_000, queryTimeoutMs: 1_500 });
         return {
           database,
           dispose: async () => {
@@ -91,5 +95,35 @@ describe('PostgreSQL outage', { skip: url === undefined ? 'PORTCULLIS_TEST_DATAB
     const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: before, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
     assert.equal(verified.status, 200, verified.text);
     assert.equal(verified.body.verified, true);
+  });
+
+  it('answers 503 within the query timeout while the database is silent, then serves again by itself', async () => {
+    h.clock.advance(30_000);
+    const [before] = await openSessions(h, client, 'outage', enrolled.userId, 1);
+    proxy.silence();
+    const started = performance.now();
+    // More requests than the pool has connections: each connection meets a lost answer.
+    const answers = await Promise.all([
+      ...Array.from({ length: 8 }, () => signIn()),
+      api(h, client, 'POST', '/auth/mfa/status/check', { tenant: 'outage', userId: enrolled.userId }),
+      api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: before, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) }),
+    ]);
+    const seconds = (performance.now() - started) / 1000;
+    for (const a of answers) expectError(a, 503, 'SERVICE_UNAVAILABLE', 'while silent');
+    assert.ok(seconds < 15, `answered within the timeouts, not held: ${seconds.toFixed(1)} s`);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+
+    proxy.up();
+    let ready = 0;
+    for (let i = 0; i < 100 && ready !== 200; i++) {
+      ready = (await h.app.inject({ method: 'GET', url: '/readyz' })).statusCode;
+      if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(ready, 200, 'ready again');
+    // Every connection of the pool is usable again: more requests at once than it has connections.
+    const again = await Promise.all(Array.from({ length: 8 }, () => signIn()));
+    for (const a of again) assert.equal(a.body.status, 'mfa_required', a.text);
+    const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: before, method: 'totp', code: totpAt(enrolled.secret, h.clock.now()) });
+    assert.equal(verified.status, 200, verified.text);
   });
 });

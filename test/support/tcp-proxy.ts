@@ -1,19 +1,23 @@
 /**
  * A TCP proxy on 127.0.0.1 that a test can cut: `down()` destroys every open connection and refuses new ones (what
- * clients see when a database server stops), `up()` forwards again. Used to take PostgreSQL away from a running
- * server without touching the machine's PostgreSQL, which other test files share.
+ * clients see when a database server stops), `silence()` keeps every connection open and accepts new ones but
+ * forwards nothing either way (a black-holed database: no reset, no answer — what a dropped route or a frozen host
+ * looks like), `up()` forwards again. Used to take PostgreSQL away from a running server without touching the
+ * machine's PostgreSQL, which other test files share.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
   readonly port: number;
   down(): void;
+  silence(): void;
   up(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let open = true;
+  let silent = false;
   const sockets = new Set<Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
@@ -28,8 +32,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     const upstream = connect(target.port, target.host);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // Byte by byte rather than pipe(): a silenced proxy drops what it would have forwarded.
+    client.on('data', (chunk: Buffer) => {
+      if (!silent) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!silent) client.write(chunk);
+    });
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
   });
@@ -42,8 +51,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       open = false;
       for (const s of sockets) s.destroy();
     },
+    silence: () => {
+      silent = true;
+    },
     up: () => {
       open = true;
+      silent = false;
     },
     close: async () => {
       open = false;
