@@ -11,7 +11,7 @@ import {
   type ScopedLayer,
   type UserFactor,
 } from '../core/index.ts';
-import type { ApplicationRecord, CatalogView, JsonObject, TenantStore, UserRecord } from '../store/index.ts';
+import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, TenantStore, UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
 import { assessRisk, type RequestContext, type RiskResult } from './risk.ts';
 
@@ -35,9 +35,12 @@ export async function loadPolicy(tenant: TenantStore, application: ApplicationRe
   return resolvePolicy(inputs, floorsFor(application), now);
 }
 
-/** The user's active factors as `decide` sees them (recovery codes with how many remain). */
-export async function loadUserFactors(tenant: TenantStore, userId: string): Promise<UserFactor[]> {
-  const factors = await tenant.factors.listForUser(userId, 'active');
+/**
+ * The user's active factors as `decide` sees them (recovery codes with how many remain); `known` when the request
+ * read them already.
+ */
+export async function loadUserFactors(tenant: TenantStore, userId: string, known?: readonly FactorRecord[]): Promise<UserFactor[]> {
+  const factors = known ?? (await tenant.factors.listForUser(userId, 'active'));
   const out: UserFactor[] = [];
   for (const f of factors) {
     if (f.type === 'recovery_codes') out.push({ id: f.id, type: f.type, status: 'active', remaining: await tenant.recoveryCodes.countRemaining(userId) });
@@ -68,6 +71,8 @@ export interface EvaluateInput {
   readonly lastMfaAt?: number | null;
   /** The request's catalog view (src/store/catalog.ts); without it the policy layers are read from storage. */
   readonly catalog?: CatalogView;
+  /** The user's active factors when this request read them already (a proof's check). */
+  readonly activeFactors?: readonly FactorRecord[];
 }
 
 export interface Evaluation {
@@ -109,7 +114,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
   const { tenant, application, user } = input;
   const [policy, factors, risk] = await Promise.all([
     loadPolicy(tenant, application, user.id, now, input.catalog),
-    loadUserFactors(tenant, user.id),
+    loadUserFactors(tenant, user.id, input.activeFactors),
     assessRisk(tenant, user.id, input.context),
   ]);
   const decision = decide({

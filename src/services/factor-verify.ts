@@ -38,6 +38,8 @@ export function attemptWithinLimit(place: number, limit: number, before: number)
  */
 export interface CheckedProof {
   readonly factor: FactorRecord;
+  /** The user's active factors as read for this check (the decision that follows uses them: no second read). */
+  readonly activeFactors: readonly FactorRecord[];
   readonly method: FactorType;
   consume(t: TenantStore): Promise<{ readonly remaining?: number } | null>;
   /** Audits the lost single-use write as a failed attempt and throws `MFA_CODE_INVALID`. */
@@ -60,7 +62,8 @@ export async function checkFactorProof(
   meta: ProofMeta,
 ): Promise<CheckedProof> {
   const now = deps.now();
-  const factors = (await tenant.factors.listForUser(user.id, 'active')).filter((f) => f.type === method);
+  const activeFactors = await tenant.factors.listForUser(user.id, 'active');
+  const factors = activeFactors.filter((f) => f.type === method);
   const factor = factors[0];
   if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
   const failed = (data: Record<string, string | number | boolean | null>): Promise<unknown> =>
@@ -98,6 +101,8 @@ export async function checkFactorProof(
   // The verifiers sit behind the one factor interface (src/factors/factor.ts): storage-free, they return the
   // single-use write to make; `consume` makes it.
   let spend: ((t: TenantStore) => Promise<{ remaining?: number } | null>) | null = null;
+  /** Whether `spend` also ends the counted factor's failures and records its use (one statement for TOTP). */
+  let spendResets = false;
   let answered = factor;
   try {
     if (method === 'totp') {
@@ -107,7 +112,9 @@ export async function checkFactorProof(
         const result = await totpFactor.verify({ secretEnc: f.secretEnc, lastStep: f.lastStep }, code, ctx);
         if (result.ok) {
           answered = f;
-          spend = async (t) => ((await t.factors.advanceTotpStep(f.id, result.commit.step)) ? {} : null);
+          // The usual case — the code answered the factor the attempt was counted on — is one statement.
+          spendResets = f.id === factor.id;
+          spend = async (t) => ((await t.factors.advanceTotpStep(f.id, result.commit.step, spendResets ? { at: now } : undefined)) ? {} : null);
           break;
         }
       }
@@ -136,13 +143,16 @@ export async function checkFactorProof(
   const subject = answered.id;
   return {
     factor: answered,
+    activeFactors,
     method,
     consume: async (t) => {
       const spent = await write(t);
       if (spent === null) return null;
-      await t.factors.resetFailures(factor.id);
+      if (!spendResets) {
+        await t.factors.resetFailures(factor.id);
+        await t.factors.touch(subject, now);
+      }
       await t.users.resetSigninFailures(user.id);
-      await t.factors.touch(subject, now);
       const base = { at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject };
       await t.audit.append({ ...base, event: 'user.mfa_succeeded', data: { method } });
       if (method === 'recovery_codes') await t.audit.append({ ...base, event: 'mfa.recovery_code_used', data: { remaining: spent.remaining ?? 0 } });

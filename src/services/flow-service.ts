@@ -374,7 +374,7 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const completed: CompletedStep[] = [...session.completed, { method, factorId: proof.factor.id }];
   const context = (session.decision.context ?? {}) as RequestContext;
   if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof);
   return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
 }
@@ -390,7 +390,7 @@ async function completeStepUp(
   context: RequestContext,
   proof: CheckedProof,
 ): Promise<FlowResult> {
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose: { kind: 'step_up', action }, context, completed, actor: actorOf(caller), deferAudit: true, lastMfaAt: null });
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'step_up', action }, context, completed, actor: actorOf(caller), deferAudit: true, lastMfaAt: null });
   const { decision, policy, now } = evaluation;
   if (decision.outcome !== 'allow') {
     await evaluation.writeAudit(tenant);

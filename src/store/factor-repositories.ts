@@ -106,10 +106,10 @@ export function factorRepository(b: Binding, tenantId: string): FactorRepository
       return Number(result.numDeletedRows);
     },
     // SECURITY rule 2 / RFC 6238 §5.2: a time step is accepted once; the affected-row count decides.
-    advanceTotpStep: async (id, step) =>
+    advanceTotpStep: async (id, step, spent) =>
       changed(
         await scoped()
-          .set({ last_step: step })
+          .set(spent === undefined ? { last_step: step } : { last_step: step, last_used_at: spent.at, failed_count: 0, locked_until: null })
           .where('id', '=', id)
           .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
           .executeTakeFirst(),

@@ -474,9 +474,10 @@ export interface FactorRepository {
   deleteForUser(userId: string, types?: readonly FactorType[]): Promise<number>;
   /**
    * TOTP replay guard: `SET last_step = step WHERE id AND tenant AND (last_step IS NULL OR last_step < step)`.
-   * True for exactly one of any number of concurrent calls with the same step.
+   * True for exactly one of any number of concurrent calls with the same step. With `spent`, the same one
+   * statement also records the use (`lastUsedAt`) and ends the factor's run of failures (a verified code).
    */
-  advanceTotpStep(id: string, step: number): Promise<boolean>;
+  advanceTotpStep(id: string, step: number, spent?: { readonly at: Millis }): Promise<boolean>;
   /** Sets `lastUsedAt`. */
   touch(id: string, now: Millis): Promise<boolean>;
   /** One atomic increment of the factor's consecutive failures (default limit 10, cool-down 15 min). */
