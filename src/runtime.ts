@@ -5,16 +5,20 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import { loadOrCreateKeyFile } from './factors/dev-key.ts';
+import { DELIVERABLE_FACTOR_TYPES } from './factors/index.ts';
 import { createSecretBox } from './factors/secret-box.ts';
 import type { PortcullisApp } from './http/app.ts';
 import { registerAdminRoutes } from './http/routes/admin/index.ts';
 import { clientCredentialsAuthenticator, registerAuthRoutes } from './http/routes/auth/index.ts';
 import { registerWellKnownRoutes } from './http/routes/well-known.ts';
+import { registerOidcRoutes } from './http/oidc/index.ts';
+import { hkdfSync } from 'node:crypto';
 import { generateToken, hashToken } from './http/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
+import { createConfiguredRiskEngine } from './risk/setup.ts';
 import { checkSecretKey } from './services/key-check.ts';
 import { createResultSigner, type ResultSigner } from './services/signing-keys.ts';
-import { createStore, keyCheckRepository, migrateToLatest, openDatabase, type Database, type Store } from './store/index.ts';
+import { createStore, keyCheckRepository, migrateToLatest, oidcClientRepository, oidcPayloadRepository, openDatabase, type Database, type Store } from './store/index.ts';
 
 export interface Runtime {
   readonly database: Database;
@@ -73,7 +77,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     throw error;
   }
   const store = createStore(database);
-  const base: ServiceDeps = { store, secrets, now, logger: options.logger };
+  let riskSetup: Awaited<ReturnType<typeof createConfiguredRiskEngine>>;
+  try {
+    riskSetup = await createConfiguredRiskEngine(config.risk, options.logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const base: ServiceDeps = { store, secrets, now, logger: options.logger, deliverableFactors: DELIVERABLE_FACTOR_TYPES, risk: riskSetup.engine };
   const signer = createResultSigner(base, { issuer: config.publicUrl });
   const deps: ServiceDeps = { ...base, results: signer };
   try {
@@ -83,20 +94,27 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     await database.close();
     throw error;
   }
-  // An unknown client id costs one SHA-256 like a wrong secret; client secrets are 256-bit random, so a fast
-  // hash is enough (no dictionary to slow down).
+  const oidcClients = oidcClientRepository(database);
+  // Cookie signing, CSRF tokens and client-secret stand-ins of the OIDC provider: derived from the secret key.
+  const macKey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'portcullis oidc mac key', 32));
   return {
     database,
     store,
     deps,
     keyCreated: created,
     signer,
-    registerRootRoutes: (app) => registerWellKnownRoutes(app, signer, deps.now),
+    registerRootRoutes: async (app) => {
+      await registerWellKnownRoutes(app, signer, deps.now);
+      await registerOidcRoutes(app, { deps, signer, payloads: oidcPayloadRepository(database), clients: oidcClients, publicUrl: config.publicUrl, macKey });
+    },
     registerRoutes: async (app) => {
-      await registerAdminRoutes(app, deps);
+      await registerAdminRoutes(app, deps, oidcClients);
       await registerAuthRoutes(app, deps, clientCredentialsAuthenticator());
     },
-    close: () => database.close(),
+    close: () => {
+      riskSetup.close();
+      return database.close();
+    },
   };
 }
 

@@ -5,12 +5,89 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import autocannon, { type AutocannonRequest } from 'autocannon';
 import { totpCode, totpStep } from '../../src/factors/totp.ts';
-import type { LoadResult, LoadSpec } from './load.ts';
+import type { FlowCounts, LoadResult, LoadSpec } from './load.ts';
 
 const spec = workerData as LoadSpec;
 let exhausted = 0;
+let flowCounts: { authenticated: number; failed: number; lastSteps: number[] } | undefined;
+
+/** `{status, mfaSessionId}` of a JSON answer, or nulls when it is not one. */
+function flowAnswer(body: string): { status: unknown; mfaSessionId: unknown } {
+  try {
+    const parsed = JSON.parse(body) as { status?: unknown; mfaSessionId?: unknown } | null;
+    return { status: parsed?.status ?? null, mfaSessionId: parsed?.mfaSessionId ?? null };
+  } catch {
+    return { status: null, mfaSessionId: null };
+  }
+}
+
+/** Sign-in then MFA verification per connection, a user whose code of this step is unused each time. */
+function flowRequests(s: LoadSpec, flow: NonNullable<LoadSpec['flow']>): AutocannonRequest[] {
+  const users = flow.users;
+  const secrets = users.map((u) => Buffer.from(u.secretHex, 'hex'));
+  const counts = { authenticated: 0, failed: 0, lastSteps: [...flow.lastSteps] };
+  flowCounts = counts;
+  const busy = new Uint8Array(users.length);
+  let cursor = 0;
+  const pick = (step: number): number => {
+    for (let k = 0; k < users.length; k++) {
+      const i = (cursor + k) % users.length;
+      if (busy[i] === 0 && (counts.lastSteps[i] ?? -1) < step) {
+        cursor = i + 1;
+        return i;
+      }
+    }
+    // None left in this step: take the next one anyway (its verification will be refused as a replay) and say so.
+    exhausted++;
+    return cursor++ % users.length;
+  };
+  return [
+    {
+      method: 'POST',
+      path: s.path,
+      setupRequest: (request, context) => {
+        const i = pick(totpStep(Date.now()));
+        busy[i] = 1;
+        context['user'] = i;
+        return { ...request, body: users[i]?.body ?? '' };
+      },
+      onResponse: (status, body, context) => {
+        const answer = flowAnswer(body);
+        if (status === 200 && answer.status === 'mfa_required' && typeof answer.mfaSessionId === 'string') {
+          context['mfaSessionId'] = answer.mfaSessionId;
+        } else {
+          counts.failed++;
+          busy[context['user'] as number] = 0;
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: flow.verifyPath,
+      setupRequest: (request, context) => {
+        const token = context['mfaSessionId'];
+        // No session (the sign-in failed, counted): a falsy request restarts the sequence with another sign-in.
+        if (typeof token !== 'string') return null;
+        const i = context['user'] as number;
+        const secret = secrets[i];
+        if (secret === undefined) throw new Error('no such flow user');
+        // The code of the current step, computed when the request is built (the server accepts ±1 step); once
+        // sent, this step is spent for the user whatever the answer.
+        const step = totpStep(Date.now());
+        counts.lastSteps[i] = Math.max(counts.lastSteps[i] ?? -1, step);
+        return { ...request, body: JSON.stringify({ mfaSessionId: token, method: 'totp', code: totpCode(secret, step) }) };
+      },
+      onResponse: (status, body, context) => {
+        busy[context['user'] as number] = 0;
+        if (status === 200 && flowAnswer(body).status === 'authenticated') counts.authenticated++;
+        else counts.failed++;
+      },
+    },
+  ];
+}
 
 function requestsOf(s: LoadSpec): AutocannonRequest[] | undefined {
+  if (s.flow !== undefined) return flowRequests(s, s.flow);
   const bodies = s.bodies;
   if (bodies !== undefined && bodies.length > 0) {
     let next = 0;
@@ -67,5 +144,6 @@ const out: LoadResult = {
   latencyP99Ms: result.latency.p99,
   exhausted,
   okPerSecond: seconds > 0 ? result['2xx'] / seconds : 0,
+  ...(flowCounts === undefined ? {} : { flow: flowCounts satisfies FlowCounts }),
 };
 parentPort?.postMessage(out);

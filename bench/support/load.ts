@@ -26,6 +26,28 @@ export interface LoadSpec {
    * (`secretHex` is the raw TOTP secret). Running out is reported as `exhausted`.
    */
   readonly verify?: readonly { readonly token: string; readonly secretHex: string }[];
+  /**
+   * Whole password + TOTP flows: each connection sends `path` (the sign-in) with a user's body, then `verifyPath`
+   * with the `mfaSessionId` of the answer and that user's TOTP code of the current step. A user is taken only
+   * when no flow of theirs is in flight and their code of this step is unused (`lastSteps[i]`, the last step
+   * used for user i, carried from run to run: the server refuses a step at or before the last one it accepted).
+   * Running out of users is reported as `exhausted`.
+   */
+  readonly flow?: {
+    readonly verifyPath: string;
+    readonly users: readonly { readonly body: string; readonly secretHex: string }[];
+    readonly lastSteps: readonly number[];
+  };
+}
+
+/** What a flow run adds to its `LoadResult`. */
+export interface FlowCounts {
+  /** Verifications that answered 200 `authenticated`. */
+  readonly authenticated: number;
+  /** Sign-ins that did not answer 200 `mfa_required`, and verifications that did not answer 200 `authenticated`. */
+  readonly failed: number;
+  /** Each user's last used TOTP step after the run (pass on to the next run). */
+  readonly lastSteps: readonly number[];
 }
 
 /** What one load run measured. */
@@ -46,6 +68,8 @@ export interface LoadResult {
   readonly exhausted: number;
   /** 2xx answers per second. */
   readonly okPerSecond: number;
+  /** Flow runs only. */
+  readonly flow?: FlowCounts;
 }
 
 /** Runs one load and resolves with its result. */

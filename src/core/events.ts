@@ -19,6 +19,9 @@ export const AUDIT_EVENTS = [
   'mfa.exemption_used',
   'mfa.notice_sent',
   'mfa.abandoned',
+  'mfa.shadow_diff',
+  'mfa.shadow_policy_saved',
+  'mfa.shadow_policy_cleared',
   // administrative changes outside the MFA catalogue
   'tenant.created',
   'tenant.updated',

@@ -11,6 +11,8 @@ import { DAY_MS } from './time.ts';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const BANK: DecisionApplication = { id: 'app_bank', name: 'bank', firstParty: false };
+/** What this deployment delivers today (src/factors `DELIVERABLE_FACTOR_TYPES`); core takes it as data. */
+const DELIVERABLE: ReadonlySet<FactorType> = new Set<FactorType>(['totp', 'recovery_codes']);
 
 function tenantPolicy(layer: PolicyLayer, application: DecisionApplication = BANK): ResolvedPolicy {
   return resolvePolicy([{ level: 'tenant', name: 'acme', versions: [{ version: 1, effectiveAt: NOW - 365 * DAY_MS, layer }] }], floorsFor(application), NOW);
@@ -46,7 +48,7 @@ const cohort = (c: number, except: readonly number[] = []): ((i: number) => bool
 describe('previewPolicy over a population of 50 users', () => {
   const current = tenantPolicy({ enrollment: 'optional', challenge: 'adaptive' });
   const draft = tenantPolicy({ enrollment: 'required', strength: 'enhanced', challenge: 'always', exemptRoles: ['break-glass'] });
-  const result = previewPolicy({ application: BANK, current, draft, population: subjects, now: NOW });
+  const result = previewPolicy({ application: BANK, current, draft, population: subjects, now: NOW, deliverable: DELIVERABLE });
 
   test('counts and user ids per outcome under the current policy', () => {
     assert.equal(result.current.total, 50);
@@ -114,14 +116,14 @@ describe('previewPolicy over a population of 50 users', () => {
   });
 
   test('a draft equal to the current policy moves nobody', () => {
-    const same = previewPolicy({ application: BANK, current, draft: current, population: subjects, now: NOW });
+    const same = previewPolicy({ application: BANK, current, draft: current, population: subjects, now: NOW, deliverable: DELIVERABLE });
     assert.deepEqual(same.moves, []);
     assert.equal(same.unchanged, 50);
     assert.deepEqual(same.draft, same.current);
   });
 
   test('a loosening shows the reverse moves', () => {
-    const loose = previewPolicy({ application: BANK, current: draft, draft: current, population: subjects, now: NOW });
+    const loose = previewPolicy({ application: BANK, current: draft, draft: current, population: subjects, now: NOW, deliverable: DELIVERABLE });
     assert.deepEqual(
       loose.moves.map((m) => [m.from, m.to, m.count]),
       [
@@ -133,7 +135,7 @@ describe('previewPolicy over a population of 50 users', () => {
 
   test('the preview is pure: the population is not modified and a second run gives the same result', () => {
     const before = structuredClone(subjects);
-    const again = previewPolicy({ application: BANK, current, draft, population: subjects, now: NOW });
+    const again = previewPolicy({ application: BANK, current, draft, population: subjects, now: NOW, deliverable: DELIVERABLE });
     assert.deepEqual(subjects, before);
     assert.deepEqual(again, result);
   });
@@ -141,11 +143,33 @@ describe('previewPolicy over a population of 50 users', () => {
   test('on a first-party application the draft cannot preview a weaker policy than the floor', () => {
     const consoleApp: DecisionApplication = { id: 'app_console', name: 'console', firstParty: true };
     const never = tenantPolicy({ challenge: 'never', enrollment: 'optional' }, consoleApp);
-    const r = previewPolicy({ application: consoleApp, current: never, draft: never, population: subjects, now: NOW });
+    const r = previewPolicy({ application: consoleApp, current: never, draft: never, population: subjects, now: NOW, deliverable: DELIVERABLE });
     // Everyone holding a factor (email, TOTP, passkey; no exemption in this policy) is challenged; the rest are
     // inside grace (cohort 1) or walled (cohort 0).
     assert.deepEqual(r.draft.outcomes.challenge.userIds, ids((i) => i % 5 >= 2 && i < 48));
     assert.deepEqual(r.draft.outcomes.enroll.userIds, ids(cohort(0)));
     assert.deepEqual(r.draft.outcomes.allow.userIds, ids(cohort(1)));
+  });
+
+  test('nothingToEnroll counts the users walled with no deliverable option, and only them', () => {
+    // Passkeys only, required: without WebAuthn in the deployment, everyone sent to enrollment is stuck there.
+    const passkeysOnly = tenantPolicy({ enrollment: 'required', acceptableFactors: 'phishing_resistant', challenge: 'always' });
+    const r = previewPolicy({ application: BANK, current, draft: passkeysOnly, population: subjects, now: NOW, deliverable: DELIVERABLE });
+    // Cohort 0 (no factor, grace over), 2 (email only) and 3 (TOTP, no longer accepted) are walled; 48 is blocked;
+    // cohort 1 is still inside its grace window; cohort 4 holds a passkey and is challenged.
+    const walled = ids((i) => [0, 2, 3].includes(i % 5) && i !== 48);
+    assert.deepEqual(r.draft.outcomes.enroll.userIds, walled);
+    assert.deepEqual(r.draft.nothingToEnroll, { count: walled.length, userIds: walled });
+    assert.deepEqual(r.current.nothingToEnroll, { count: 0, userIds: [] });
+    // The same wall with WebAuthn delivered offers a passkey: nobody is stuck.
+    const withPasskeys = previewPolicy({ application: BANK, current, draft: passkeysOnly, population: subjects, now: NOW, deliverable: new Set<FactorType>([...DELIVERABLE, 'webauthn']) });
+    assert.deepEqual(withPasskeys.draft.outcomes.enroll.userIds, walled);
+    assert.deepEqual(withPasskeys.draft.nothingToEnroll, { count: 0, userIds: [] });
+  });
+
+  test('a wall that offers a deliverable factor is not counted in nothingToEnroll', () => {
+    // The enhanced draft sends cohorts 0 and 2 to enrollment, where TOTP is offered.
+    assert.ok(result.draft.outcomes.enroll.count > 0);
+    assert.deepEqual(result.draft.nothingToEnroll, { count: 0, userIds: [] });
   });
 });

@@ -1,6 +1,7 @@
 import { decide } from './decision/decide.ts';
 import type { CompletedStep, Decision, DecisionApplication, DecisionUser, Outcome, RiskAssessment } from './decision/types.ts';
 import type { DecisionErrorCode } from './errors.ts';
+import type { FactorType } from './factors.ts';
 import type { ResolvedPolicy } from './policy/resolve.ts';
 
 /** One user as the preview sees them: who they are and, optionally, the context to assume for them. */
@@ -18,6 +19,8 @@ export interface PreviewInput {
   readonly draft: ResolvedPolicy;
   readonly population: readonly PreviewSubject[];
   readonly now: number;
+  /** The factor types this deployment delivers: an enrollment wall offering none of them cannot be passed. */
+  readonly deliverable: ReadonlySet<FactorType>;
 }
 
 export interface PreviewBuckets {
@@ -26,6 +29,8 @@ export interface PreviewBuckets {
   readonly errorCodes: Readonly<Partial<Record<DecisionErrorCode, { readonly count: number; readonly userIds: readonly string[] }>>>;
   /** Users inside a grace window (allowed now, walled later). */
   readonly inGrace: { readonly count: number; readonly userIds: readonly string[] };
+  /** Users sent to enrollment with nothing they could enroll (no option this deployment delivers): a wall they cannot pass. */
+  readonly nothingToEnroll: { readonly count: number; readonly userIds: readonly string[] };
 }
 
 export interface PreviewMove {
@@ -50,11 +55,17 @@ interface MutableBucket {
   userIds: string[];
 }
 
-function emptyBuckets(): { outcomes: Record<Outcome, MutableBucket>; errorCodes: Partial<Record<DecisionErrorCode, MutableBucket>>; inGrace: MutableBucket } {
+function emptyBuckets(): {
+  outcomes: Record<Outcome, MutableBucket>;
+  errorCodes: Partial<Record<DecisionErrorCode, MutableBucket>>;
+  inGrace: MutableBucket;
+  nothingToEnroll: MutableBucket;
+} {
   return {
     outcomes: { allow: { count: 0, userIds: [] }, challenge: { count: 0, userIds: [] }, enroll: { count: 0, userIds: [] }, block: { count: 0, userIds: [] } },
     errorCodes: {},
     inGrace: { count: 0, userIds: [] },
+    nothingToEnroll: { count: 0, userIds: [] },
   };
 }
 
@@ -63,18 +74,20 @@ function add(bucket: MutableBucket, id: string): void {
   bucket.userIds.push(id);
 }
 
-function tally(buckets: ReturnType<typeof emptyBuckets>, id: string, d: Decision): void {
+function tally(buckets: ReturnType<typeof emptyBuckets>, id: string, d: Decision, deliverable: ReadonlySet<FactorType>): void {
   add(buckets.outcomes[d.outcome], id);
   if (d.errorCode !== null) add((buckets.errorCodes[d.errorCode] ??= { count: 0, userIds: [] }), id);
   if (d.grace?.active === true) add(buckets.inGrace, id);
+  if (d.outcome === 'enroll' && !d.enrollOptions.some((t) => deliverable.has(t))) add(buckets.nothingToEnroll, id);
 }
 
 /**
  * Runs a draft policy and the current one over a population of user snapshots and reports what each would do —
- * counts and user ids per outcome and error code — and who would move (e.g. from `allow` to `enroll`). Pure.
+ * counts and user ids per outcome and error code, and of users walled with nothing deliverable to enroll — and who
+ * would move (e.g. from `allow` to `enroll`). Pure.
  *
  * @example
- * const result = previewPolicy({ application, current, draft, population, now });
+ * const result = previewPolicy({ application, current, draft, population, now, deliverable: new Set(['totp', 'recovery_codes']) });
  * result.moves; // [{ from: 'challenge', to: 'enroll', count: 12, userIds: [...] }]
  */
 export function previewPolicy(input: PreviewInput): PreviewResult {
@@ -95,8 +108,8 @@ export function previewPolicy(input: PreviewInput): PreviewResult {
     };
     const before = decide({ ...base, policy: input.current });
     const after = decide({ ...base, policy: input.draft });
-    tally(current, subject.user.id, before);
-    tally(draft, subject.user.id, after);
+    tally(current, subject.user.id, before, input.deliverable);
+    tally(draft, subject.user.id, after, input.deliverable);
     if (before.outcome === after.outcome) {
       unchanged++;
       continue;

@@ -1,3 +1,7 @@
+import type { FactorType } from '../core/index.ts';
+import { recoveryCodesFactor } from './recovery-codes-factor.ts';
+import { totpFactor } from './totp-factor.ts';
+
 export * from './secret-box.ts';
 export * from './dev-key.ts';
 export * from './totp.ts';
@@ -6,3 +10,14 @@ export * from './password.ts';
 export * from './factor.ts';
 export * from './totp-factor.ts';
 export * from './recovery-codes-factor.ts';
+
+/**
+ * The factor types this deployment can deliver: the one place that says so. Services receive it through their
+ * deps (`ServiceDeps.deliverableFactors`); it narrows the enrollment options shown to users and is the set policy
+ * saves and previews are checked against. A factor issue (passkeys, email, SMS) registers its module here.
+ *
+ * @example
+ * DELIVERABLE_FACTOR_TYPES.has('totp'); // true
+ * DELIVERABLE_FACTOR_TYPES.has('webauthn'); // false until passkeys are built
+ */
+export const DELIVERABLE_FACTOR_TYPES: ReadonlySet<FactorType> = new Set<FactorType>([totpFactor.type, recoveryCodesFactor.type]);

@@ -5,6 +5,9 @@ import {
   summarizeDecision,
   type CompletedStep,
   type Decision,
+  type DecisionInput,
+  type PolicyLayer,
+  type FactorClass,
   type LayerInput,
   type Purpose,
   type ResolvedPolicy,
@@ -13,7 +16,15 @@ import {
 } from '../core/index.ts';
 import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, TenantStore, UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
-import { assessRisk, type RequestContext, type RiskResult } from './risk.ts';
+import { createRiskEngine, type RiskEngine } from '../risk/engine.ts';
+import { deviceKeyOf, scoreCollection, type RequestContext, type RiskResult } from './risk.ts';
+
+let unwired: RiskEngine | undefined;
+
+/** The engine of deps that wire none: no GeoIP (turned off, not failed), no lists, the lenient budget. */
+function engineOf(deps: ServiceDeps): RiskEngine {
+  return deps.risk ?? (unwired ??= createRiskEngine({ geoip: { kind: 'off' } }));
+}
 
 const LEVEL_ORDER = { application: 0, tenant: 1, tenant_application: 2 } as const;
 
@@ -33,6 +44,24 @@ export async function loadPolicy(tenant: TenantStore, application: ApplicationRe
   const inputs = orderLayers(layers);
   if (userLayer !== null) inputs.push(userLayer);
   return resolvePolicy(inputs, floorsFor(application), now);
+}
+
+/** The live layers with the tenant layer replaced by a shadow draft (added where the tenant has none). */
+function withTenantLayer(layers: readonly ScopedLayer[], draft: PolicyLayer, now: number): LayerInput[] {
+  const out: LayerInput[] = [];
+  let placed = false;
+  for (const l of orderLayers(layers)) {
+    if (!placed && LEVEL_ORDER[l.level as keyof typeof LEVEL_ORDER] > LEVEL_ORDER.tenant) {
+      out.push({ level: 'tenant', name: 'shadow', versions: [{ version: 0, effectiveAt: now, layer: draft }] });
+      placed = true;
+    }
+    if (l.level === 'tenant') {
+      out.push({ level: 'tenant', name: `${l.name} (shadow)`, versions: [{ version: 0, effectiveAt: now, layer: draft }] });
+      placed = true;
+    } else out.push(l);
+  }
+  if (!placed) out.push({ level: 'tenant', name: 'shadow', versions: [{ version: 0, effectiveAt: now, layer: draft }] });
+  return out;
 }
 
 /**
@@ -73,6 +102,9 @@ export interface EvaluateInput {
   readonly catalog?: CatalogView;
   /** The user's active factors when this request read them already (a proof's check). */
   readonly activeFactors?: readonly FactorRecord[];
+  /** For step-up: the factor classes the session proved and its grant time for the action (the step-up registry). */
+  readonly sessionFactorClasses?: readonly FactorClass[];
+  readonly stepUpGrantAt?: number | null;
 }
 
 export interface Evaluation {
@@ -112,12 +144,19 @@ export function decisionRecord(decision: Decision, policy: ResolvedPolicy): Json
 export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise<Evaluation> {
   const now = deps.now();
   const { tenant, application, user } = input;
-  const [policy, factors, risk] = await Promise.all([
-    loadPolicy(tenant, application, user.id, now, input.catalog),
+  const engine = engineOf(deps);
+  const [{ layers, userLayer }, factors, collected, shadow] = await Promise.all([
+    input.catalog === undefined ? tenant.policies.listLayersFor(application.id, user.id) : input.catalog.layersFor(tenant.tenantId, application.id, user.id),
     loadUserFactors(tenant, user.id, input.activeFactors),
-    assessRisk(tenant, user.id, input.context),
+    engine.collect(tenant, user.id, input.context, now),
+    tenant.shadowPolicy.get(),
   ]);
-  const decision = decide({
+  const inputs = orderLayers(layers);
+  if (userLayer !== null) inputs.push(userLayer);
+  const policy = resolvePolicy(inputs, floorsFor(application), now);
+  // Scoring is pure and needs the policy's per-tenant weights: it runs once both reads are back.
+  const risk = scoreCollection(engine, collected, deviceKeyOf(tenant.tenantId, input.context.deviceId), policy, now);
+  const decisionInput: DecisionInput = {
     policy,
     application: { id: application.id, name: application.name, firstParty: application.firstParty },
     user: {
@@ -133,9 +172,31 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
     risk: risk.risk,
     device: risk.device,
     lastMfaAt: input.lastMfaAt ?? null,
+    ...(input.sessionFactorClasses === undefined ? {} : { sessionFactorClasses: input.sessionFactorClasses }),
+    ...(input.stepUpGrantAt === undefined ? {} : { stepUpGrantAt: input.stepUpGrantAt }),
     completed: input.completed,
     now,
-  });
+  };
+  const decision = decide(decisionInput);
+  // Shadow mode: the same inputs under the tenant's draft layer (in place of its live tenant layer); a different
+  // outcome is recorded as `mfa.shadow_diff` with the decision's audit, never enforced.
+  let shadowDiff: JsonObject | null = null;
+  if (shadow !== null) {
+    const shadowInputs = withTenantLayer(layers, shadow.layer, now);
+    if (userLayer !== null) shadowInputs.push(userLayer);
+    const shadowDecision = decide({ ...decisionInput, policy: resolvePolicy(shadowInputs, floorsFor(application), now) });
+    if (shadowDecision.outcome !== decision.outcome) {
+      shadowDiff = {
+        live: decision.outcome,
+        shadow: shadowDecision.outcome,
+        transition: `${decision.outcome}->${shadowDecision.outcome}`,
+        reason: shadowDecision.reasons.at(-1)?.code ?? null,
+        shadowReasons: shadowDecision.reasons.map((r) => ({ code: r.code, detail: r.detail, source: r.source })),
+        purpose: input.purpose.kind,
+        shadowSavedAt: shadow.createdAt,
+      };
+    }
+  }
   const record = decisionRecord(decision, policy);
   const data: JsonObject = {
     ...record,
@@ -143,7 +204,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
     action: input.purpose.kind === 'step_up' ? input.purpose.action : null,
     completed: input.completed.map((s) => s.method),
   };
-  const audit = { now, actor: input.actor, userId: user.id, applicationId: application.id, decision, data };
+  const audit = { now, actor: input.actor, userId: user.id, applicationId: application.id, decision, data, shadowDiff };
   let writeAudit = (t: TenantStore): Promise<void> => writeDecisionAudit(t, audit);
   if (input.deferAudit !== true) {
     await writeAudit(tenant);
@@ -156,10 +217,11 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
 
 async function writeDecisionAudit(
   tenant: TenantStore,
-  e: { now: number; actor: string; userId: string; applicationId: string; decision: Decision; data: JsonObject },
+  e: { now: number; actor: string; userId: string; applicationId: string; decision: Decision; data: JsonObject; shadowDiff: JsonObject | null },
 ): Promise<void> {
   const base = { at: e.now, actor: e.actor, userId: e.userId, applicationId: e.applicationId };
   await tenant.audit.append({ ...base, event: 'mfa.decision', data: e.data });
+  if (e.shadowDiff !== null) await tenant.audit.append({ ...base, event: 'mfa.shadow_diff', data: e.shadowDiff });
   if (e.decision.exemption !== null) {
     await tenant.audit.append({ ...base, event: 'mfa.exemption_used', data: { exemption: e.decision.exemption } });
   }

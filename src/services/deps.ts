@@ -1,5 +1,7 @@
+import type { FactorType } from '../core/index.ts';
 import type { ResultSigner } from './signing-keys.ts';
 import type { Store } from '../store/index.ts';
+import type { RiskEngine } from '../risk/engine.ts';
 
 /** Encrypts secrets at rest (AES-256-GCM; src/factors/secret-box.ts). `aad` binds a sealed secret to its row. */
 export interface SecretSealer {
@@ -23,8 +25,18 @@ export interface ServiceDeps {
   readonly secrets: SecretSealer;
   readonly now: () => number;
   readonly logger: ServiceLogger;
+  /**
+   * The factor types this deployment delivers (`DELIVERABLE_FACTOR_TYPES` of src/factors): enrollment options are
+   * narrowed to them, and policy saves and previews warn about types outside them.
+   */
+  readonly deliverableFactors: ReadonlySet<FactorType>;
   /** Signs the authenticated answer's `result`; without it (some unit tests) `result` is null. */
   readonly results?: Pick<ResultSigner, 'signResult'>;
+  /**
+   * Collects the risk signals (GeoIP, deny lists, network classes, time budget from configuration). Without it
+   * (embedders, unit tests) an engine with no GeoIP and no lists is used: device, network, velocity, inactivity.
+   */
+  readonly risk?: RiskEngine;
 }
 
 /** Who performs an administrative change, as recorded in audit (`admin:<tokenId>`). */

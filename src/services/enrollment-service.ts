@@ -59,7 +59,7 @@ export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: 
   const { tenant, user, now, sessionId } = await privilegedSession(deps, caller, input.sessionToken, { unlessNoFactor: true });
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
   const set = acceptableSetOf(policy.values);
-  const enrollOptions = enrollableOptions(policy.values.allowedFactors).filter((t) => t !== 'recovery_codes' && (set.routine.has(t) || policy.values.enrollment === 'optional'));
+  const enrollOptions = enrollableOptions(policy.values.allowedFactors, deps.deliverableFactors).filter((t) => (set.routine.has(t) || policy.values.enrollment === 'optional'));
   const { token, id } = issueToken('mfa', tenant.tenantId);
   await tenant.mfaSessions.create({
     id,

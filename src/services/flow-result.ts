@@ -10,14 +10,12 @@ export const MFA_SESSION_TTL_MS = 5 * 60_000;
 export const MFA_SESSION_MAX_ATTEMPTS = 10;
 
 /**
- * Factor types this server can enroll today. The policy may allow more (DESIGN's default allows passkeys, push
- * and email codes); offering a type the user cannot complete would strand them at the wall, so options are
- * narrowed to these when shown.
+ * The options a user is shown, narrowed to the factor types this deployment delivers (`deps.deliverableFactors`).
+ * The policy may allow more (DESIGN's default allows passkeys, push and email codes); offering a type the user
+ * cannot complete would strand them at the wall.
  */
-export const ENROLLABLE_TYPES: ReadonlySet<FactorType> = new Set<FactorType>(['totp']);
-
-export function enrollableOptions(options: readonly FactorType[]): FactorType[] {
-  return options.filter((t) => ENROLLABLE_TYPES.has(t));
+export function enrollableOptions(options: readonly FactorType[], deliverable: ReadonlySet<FactorType>): FactorType[] {
+  return options.filter((t) => t !== 'recovery_codes' && deliverable.has(t));
 }
 
 /** What callers see of a decision: the outcome with its reasons and the policy versions used. */

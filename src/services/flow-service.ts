@@ -1,4 +1,4 @@
-import { PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
+import { factorClassOf, isFactorType, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
 import type { LoginSessionRecord, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
 import { verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, type Evaluation } from './decision-service.ts';
@@ -6,7 +6,7 @@ import type { ServiceDeps } from './deps.ts';
 import { assertNotLocked, checkFactorProof, type CheckedProof } from './factor-verify.ts';
 import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
 import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, stepsOf, viewSession } from './login-sessions.ts';
-import { deviceKeyOf, networkKeyOf, type RequestContext } from './risk.ts';
+import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
@@ -92,7 +92,7 @@ async function conclude(
 ): Promise<FlowResult> {
   const { decision, policy, now } = evaluation;
   const view = viewDecision(decision, policy);
-  const history = { userId: user.id, applicationId: caller.application.id, ip: context.ip ?? null, deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, at: now };
+  const history = { userId: user.id, applicationId: caller.application.id, ip: normaliseIp(context.ip), deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, ...evaluation.risk.history, at: now };
   const lost = async (race: LostRace): Promise<never> => {
     await evaluation.writeAudit(tenant);
     if (race.what === 'proof' && proof !== null) return proof.refuse();
@@ -140,7 +140,7 @@ async function conclude(
   }
 
   // challenge or enroll: open (or carry on) an MFA session bound to this application, user and purpose.
-  const state = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null } };
+  const state = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null, ipUnparsable: context.ipUnparsable ?? null } };
   let token: string;
   if (existing === null) {
     const issued = issueToken('mfa', tenant.tenantId);
@@ -167,7 +167,7 @@ async function conclude(
     if (updated instanceof LostRace) return lost(updated);
   }
   const expiresIn = Math.max(0, Math.round(((existing?.expiresAt ?? now + MFA_SESSION_TTL_MS) - now) / 1000));
-  const base = { ...envelopeBase(user.id, view), mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, enrollOptions: enrollableOptions(decision.enrollOptions) };
+  const base = { ...envelopeBase(user.id, view), mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors) };
   return decision.outcome === 'challenge' ? { status: 'mfa_required', ...base } : { status: 'enrollment_required', ...base };
 }
 
@@ -228,7 +228,7 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
     const reason = found === null ? 'unknown_identifier' : (attempt.refusal ?? 'bad_password');
     await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
-      await t.signins.append({ userId: found?.user.id ?? null, applicationId: caller.application.id, ip: input.context.ip ?? null, deviceId: null, userAgent: input.context.userAgent ?? null, outcome: 'failed', at: now });
+      await t.signins.append({ userId: found?.user.id ?? null, applicationId: caller.application.id, ip: normaliseIp(input.context.ip), deviceId: deviceKeyOf(tenant.tenantId, input.context.deviceId), userAgent: input.context.userAgent ?? null, outcome: 'failed', at: now });
       await t.audit.append({ at: now, actor: actorOf(caller), userId: found?.user.id ?? null, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason, path: attempt.path, failures: attempt.failures } });
     });
     throw invalid();
@@ -292,7 +292,20 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
   }
   assertNotLocked(user, deps.now());
   const purpose: Purpose = input.maxAgeSeconds === undefined ? { kind: 'step_up', action: input.action } : { kind: 'step_up', action: input.action, maxAgeSeconds: input.maxAgeSeconds };
-  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose, context: input.context, completed: [], actor: actorOf(caller), lastMfaAt: freshnessFor(session, input.action) });
+  const sessionFactorClasses = session.steps.flatMap((step) => (isFactorType(step.method) ? [factorClassOf(step.method)] : []));
+  const evaluation = await evaluate(deps, {
+    tenant,
+    application: caller.application,
+    catalog: await catalogOf(deps, caller),
+    user,
+    purpose,
+    context: input.context,
+    completed: [],
+    actor: actorOf(caller),
+    lastMfaAt: freshnessFor(session, input.action),
+    sessionFactorClasses,
+    stepUpGrantAt: session.grants[input.action] ?? null,
+  });
   const { decision, policy, now } = evaluation;
   const view = viewDecision(decision, policy);
   if (decision.outcome === 'block') throw blockedError();
@@ -309,7 +322,7 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
       purpose: 'step_up',
       action: input.action,
       methods: decision.methods,
-      decision: { ...decisionRecord(decision, policy), context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null } },
+      decision: { ...decisionRecord(decision, policy), context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null, ipUnparsable: input.context.ipUnparsable ?? null } },
       completed: [],
       loginSessionId: session.id,
       expiresAt: now + MFA_SESSION_TTL_MS,
@@ -325,7 +338,7 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
     recovery: decision.recovery,
     expiresIn: MFA_SESSION_TTL_MS / 1000,
     action: input.action,
-    enrollOptions: enrollableOptions(decision.enrollOptions),
+    enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors),
   };
 }
 

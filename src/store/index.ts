@@ -4,3 +4,4 @@ export { migrateToLatest, migrationsFor, type MigrationReport } from './migratio
 export { createStore } from './kysely-store.ts';
 export { keyCheckRepository, type KeyCheckRepository, type SealedFactorSecret } from './key-check-repository.ts';
 export type { Catalog, CatalogView } from './catalog.ts';
+export { oidcClientRepository, oidcPayloadRepository, type OidcClientRecord, type OidcClientRepository, type OidcPayloadRepository, type StoredPayload } from './oidc-repository.ts';

@@ -7,6 +7,8 @@ import { beginTransaction, guardRoot, type Binding } from './kysely-support.ts';
 import { adminTokenRepository, applicationRepository, tenantRepository } from './platform-repositories.ts';
 import { applicationPolicyRepository, tenantPolicyRepository } from './policy-repositories.ts';
 import { loginSessionRepository, mfaSessionRepository, signinHistoryRepository, trustedDeviceRepository } from './session-repositories.ts';
+import { riskHistoryRepository } from './risk-history-repository.ts';
+import { shadowPolicyRepository } from './shadow-policy-repository.ts';
 import { signingKeyRepository } from './signing-key-repository.ts';
 import { signinThrottleRepository } from './signin-throttle-repository.ts';
 import type { Store, TenantStore } from './types.ts';
@@ -35,6 +37,8 @@ function bind(binding: Binding, catalog: Catalog): Store {
       trustedDevices: trustedDeviceRepository(binding, tenantId),
       audit: auditRepository(binding, tenantId),
       signinThrottle: signinThrottleRepository(binding, tenantId),
+      riskHistory: riskHistoryRepository(binding, tenantId),
+      shadowPolicy: shadowPolicyRepository(binding, tenantId),
     }),
     transaction: <T>(fn: (tx: Store) => Promise<T>): Promise<T> => {
       if (binding.inTransaction) return fn(store);

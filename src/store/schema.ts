@@ -167,6 +167,9 @@ export interface SigninHistoryTable {
   country: string | null;
   latitude: number | null;
   longitude: number | null;
+  city: string | null;
+  accuracy_km: number | null;
+  network_class: string | null;
   outcome: string;
   at: number;
 }
@@ -245,4 +248,13 @@ export interface Schema {
   admin_tokens: AdminTokensTable;
   signing_keys: SigningKeysTable;
   signin_throttle: SigninThrottleTable;
+  shadow_policies: ShadowPoliciesTable;
+}
+
+/** A tenant's shadow (report-only) policy layer, JSON. */
+export interface ShadowPoliciesTable {
+  tenant_id: string;
+  layer: string;
+  created_by: string;
+  created_at: number;
 }

@@ -144,6 +144,9 @@ export function signinHistoryRepository(b: Binding, tenantId: string): SigninHis
             country: input.country ?? null,
             latitude: input.latitude ?? null,
             longitude: input.longitude ?? null,
+            city: input.city ?? null,
+            accuracy_km: input.accuracyKm ?? null,
+            network_class: input.networkClass ?? null,
             outcome: input.outcome,
             at: input.at,
           })

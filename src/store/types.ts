@@ -680,6 +680,11 @@ export interface NewSignin {
   readonly country?: string | null;
   readonly latitude?: number | null;
   readonly longitude?: number | null;
+  readonly city?: string | null;
+  /** The GeoIP accuracy radius of the location, km. */
+  readonly accuracyKm?: number | null;
+  /** The configured network class of the address (`vpn`, `corporate`); such sign-ins carry no location. */
+  readonly networkClass?: string | null;
   readonly outcome: SigninOutcome;
   readonly at: Millis;
 }
@@ -720,6 +725,38 @@ export interface SigninHistoryRepository {
   lastSuccess(userId: string): Promise<SigninRecord | null>;
   /** The user's latest sign-ins, newest first. */
   listRecent(userId: string, limit?: number): Promise<readonly SigninRecord[]>;
+}
+
+/** What the risk engine asks of the history about one sign-in attempt (all optional: absent → not asked). */
+export interface RiskHistoryQuery {
+  /** The stored device key (a hash) and the `net:` key of the address, looked up among trusted devices. */
+  readonly deviceKey: string | null;
+  readonly networkKey: string | null;
+  readonly ip: string | null;
+  readonly country: string | null;
+  readonly city: string | null;
+  /** Failed sign-ins at or after this instant count toward the velocity signals. */
+  readonly failuresSince: Millis;
+}
+
+/** The user's risk history, read in one statement. */
+export interface RiskHistory {
+  readonly deviceTrustedAt: Millis | null;
+  readonly networkTrustedAt: Millis | null;
+  readonly anySuccess: boolean;
+  readonly countrySeen: boolean;
+  readonly citySeen: boolean;
+  readonly lastSuccessAt: Millis | null;
+  /** The latest successful sign-in that has a location (classified networks never have one). */
+  readonly lastLocated: { readonly at: Millis; readonly latitude: number; readonly longitude: number; readonly accuracyKm: number | null; readonly country: string | null; readonly city: string | null } | null;
+  /** Failed sign-ins since `failuresSince` from this device / this IP, tenant-wide (any user, known or not). */
+  readonly failuresByDevice: number;
+  readonly failuresByIp: number;
+}
+
+export interface RiskHistoryRepository {
+  /** Everything the risk signals need about one user and one attempt, in one round trip. */
+  read(userId: string, query: RiskHistoryQuery): Promise<RiskHistory>;
 }
 
 export interface TrustedDeviceRecord {
@@ -895,6 +932,23 @@ export interface TenantStore {
   readonly trustedDevices: TrustedDeviceRepository;
   readonly audit: AuditRepository;
   readonly signinThrottle: SigninThrottleRepository;
+  readonly riskHistory: RiskHistoryRepository;
+  readonly shadowPolicy: ShadowPolicyRepository;
+}
+
+/** A tenant's shadow policy: a draft tenant layer evaluated beside every live decision, never enforced. */
+export interface ShadowPolicyRecord {
+  readonly layer: PolicyLayer;
+  readonly createdBy: string;
+  readonly createdAt: Millis;
+}
+
+export interface ShadowPolicyRepository {
+  get(): Promise<ShadowPolicyRecord | null>;
+  /** Saves (or replaces) the shadow layer. */
+  put(layer: PolicyLayer, createdBy: string, now: Millis): Promise<void>;
+  /** Removes it; false when there was none. */
+  clear(): Promise<boolean>;
 }
 
 /**

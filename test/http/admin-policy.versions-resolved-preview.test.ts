@@ -2,7 +2,8 @@
  * Policy administration over HTTP on both databases: every PUT is a new version; GET shows the version in force
  * and the history; `effectiveAt` announces a change ahead; the resolved view names each field's source; ZewstID's
  * `mfaPolicy` saves an application version; a bad policy is a 400 INVALID_POLICY naming the field; per-user
- * overrides expire and replace each other; preview counts real users and saves nothing.
+ * overrides expire and replace each other; preview counts real users and saves nothing; a policy naming factors
+ * this deployment cannot deliver is saved with warnings, and the preview counts users walled with nothing to enroll.
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -256,6 +257,69 @@ forEachDialect((dialect) => {
       assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field), ['draft.gracePeriodDays']);
       const missingApp = await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/policy/preview`, { applicationId: '00000000-0000-4000-8000-000000000000', draft: {} });
       assert.equal(missingApp.status, 404);
+    });
+
+    it('a save naming factors this deployment cannot deliver succeeds with warnings naming the fields; a clean save has none', async () => {
+      const clean = await h.call(h.platformToken, 'PUT', `/tenants/${tenantId}/policy`, { enrollment: 'required', allowedFactors: ['totp', 'recovery_codes'] });
+      assert.equal(clean.status, 200);
+      assert.deepEqual(clean.body.warnings, []);
+
+      const layer = { enrollment: 'required', acceptableFactors: 'phishing_resistant', allowedFactors: ['webauthn', 'totp', 'sms_otp'] };
+      const saved = await h.call(h.platformToken, 'PUT', `/tenants/${tenantId}/policy`, layer);
+      assert.equal(saved.status, 200, 'saved anyway');
+      assert.equal(saved.body.version, 2);
+      assert.deepEqual(
+        saved.body.warnings.map((w: { code: string; field: string }) => `${w.code} ${w.field}`),
+        ['FACTOR_NOT_DELIVERABLE allowedFactors[0]', 'FACTOR_NOT_DELIVERABLE allowedFactors[2]', 'FACTOR_NOT_DELIVERABLE acceptableFactors', 'NO_DELIVERABLE_FACTOR acceptableFactors'],
+      );
+      assert.match(saved.body.warnings[3].message, /enrollment wall with nothing to enroll/);
+      assert.deepEqual((await h.call(h.platformToken, 'GET', `/tenants/${tenantId}/policy`)).body.inForce.layer, layer);
+
+      // A tenant×application layer is judged over the layers it inherits: narrowing to email codes under an
+      // application layer that requires enhanced strength leaves nothing deliverable.
+      assert.equal((await h.call(h.platformToken, 'PUT', `/applications/${appId}/policy`, { strength: 'enhanced' })).body.warnings.length, 0);
+      const narrowed = await h.call(h.platformToken, 'PUT', `/tenants/${tenantId}/applications/${appId}/policy`, { acceptableFactors: ['email_otp', 'totp'], allowedFactors: ['email_otp'] });
+      assert.equal(narrowed.status, 200);
+      assert.deepEqual(
+        narrowed.body.warnings.map((w: { code: string; field: string }) => `${w.code} ${w.field}`),
+        ['FACTOR_NOT_DELIVERABLE allowedFactors[0]', 'FACTOR_NOT_DELIVERABLE acceptableFactors[0]', 'NO_DELIVERABLE_FACTOR acceptableFactors'],
+      );
+    });
+
+    it('preview: nothingToEnroll counts the users a draft walls with no deliverable option; the draft’s warnings come with it', async () => {
+      const t = h.store.forTenant(tenantId);
+      const now = h.clock.now();
+      const mk = async (email: string): Promise<string> => (await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/users`, { email })).body.id;
+      const withTotp = await mk('totp@example.com');
+      const none = await mk('none@example.com');
+      const passkey = await mk('passkey@example.com');
+      for (const id of [withTotp, none, passkey]) await t.users.setFirstSignIn(id, now - 100 * DAY_MS);
+      for (const [userId, type] of [[withTotp, 'totp'], [passkey, 'webauthn']] as const) {
+        const f = await t.factors.create({ userId, type, label: type, expiresAt: now + 60_000, now });
+        assert.ok(await t.factors.activate(f.id, now));
+      }
+
+      const reachable = await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/policy/preview`, { applicationId: appId, draft: { enrollment: 'required', gracePeriodDays: 0 } });
+      assert.equal(reachable.status, 200);
+      assert.deepEqual(reachable.body.draft.outcomes.enroll.userIds, [none]);
+      assert.deepEqual(reachable.body.draft.nothingToEnroll, { count: 0, userIds: [] }, 'TOTP is offered at this wall');
+      assert.deepEqual(reachable.body.warnings, []);
+
+      const passkeysOnly = await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/policy/preview`, {
+        applicationId: appId,
+        draft: { enrollment: 'required', gracePeriodDays: 0, acceptableFactors: 'phishing_resistant' },
+      });
+      assert.equal(passkeysOnly.status, 200);
+      const { draft, current, warnings } = passkeysOnly.body;
+      assert.deepEqual(new Set(draft.outcomes.enroll.userIds), new Set([withTotp, none]));
+      assert.deepEqual(draft.nothingToEnroll.count, 2);
+      assert.deepEqual(new Set(draft.nothingToEnroll.userIds), new Set([withTotp, none]), 'the passkey holder is challenged, not walled');
+      assert.deepEqual(current.nothingToEnroll, { count: 0, userIds: [] });
+      assert.deepEqual(
+        warnings.map((w: { code: string; field: string }) => `${w.code} ${w.field}`),
+        ['FACTOR_NOT_DELIVERABLE draft.acceptableFactors', 'NO_DELIVERABLE_FACTOR draft.acceptableFactors'],
+      );
+      assert.match(warnings[0].message, /^draft\.acceptableFactors: /);
     });
   });
 });

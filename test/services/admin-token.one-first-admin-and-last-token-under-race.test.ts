@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
+import { DELIVERABLE_FACTOR_TYPES } from '../../src/factors/index.ts';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
 import { hashToken } from '../../src/http/tokens.ts';
 import { bootstrapFirstAdmin } from '../../src/runtime.ts';
@@ -70,7 +71,7 @@ forEachDialect((dialect) => {
     for (const t of (await first.adminTokens.list({ tenantId: null })).items) await first.adminTokens.delete(t.id);
     const a = await first.adminTokens.create({ tokenHash: hashToken(randomBytes(16).toString('hex')), tenantId: null, label: 'a', now });
     const b = await first.adminTokens.create({ tokenHash: hashToken(randomBytes(16).toString('hex')), tenantId: null, label: 'b', now });
-    const depsOf = (store: Store): ServiceDeps => ({ store, secrets: createSecretBox(randomBytes(32)), now: () => now, logger: silent });
+    const depsOf = (store: Store): ServiceDeps => ({ store, secrets: createSecretBox(randomBytes(32)), now: () => now, logger: silent, deliverableFactors: DELIVERABLE_FACTOR_TYPES });
     // Each admin deletes the other's token, each from its own node.
     const results = await Promise.allSettled([deleteAdminToken(depsOf(first), { tokenId: a.id, tenantId: null }, b.id), deleteAdminToken(depsOf(second), { tokenId: b.id, tenantId: null }, a.id)]);
     const refused = results.filter((r) => r.status === 'rejected');

@@ -8,23 +8,25 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { DELIVERABLE_FACTOR_TYPES } from '../../src/factors/index.ts';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
 import { checkStatus } from '../../src/services/flow-service.ts';
-import { assessRisk, deviceKeyOf, networkKeyOf } from '../../src/services/risk.ts';
+import { createRiskEngine } from '../../src/risk/engine.ts';
+import { deviceKeyOf, networkKeyOf } from '../../src/services/risk.ts';
 import { createStore, migrateToLatest, type ApplicationRecord, type Store, type TenantStore } from '../../src/store/index.ts';
 import { openTestDatabase } from '../support/harness.ts';
 
 const silent = { info: () => {}, warn: () => {}, error: () => {} };
 const CONTEXT = { ip: '192.0.2.7', deviceId: 'laptop-7', userAgent: 'test' };
 
-/** The store, with the known device / network read replaced by `get` (everything else real). */
-function withHistory(store: Store, get: TenantStore['trustedDevices']['get']): Store {
+/** The store, with the risk history read (known device / network, history, velocity) replaced by `read`. */
+function withHistory(store: Store, read: TenantStore['riskHistory']['read']): Store {
   return {
     ...store,
     forTenant: (tenantId) => {
       const tenant = store.forTenant(tenantId);
-      return { ...tenant, trustedDevices: { ...tenant.trustedDevices, get } };
+      return { ...tenant, riskHistory: { read } };
     },
   };
 }
@@ -43,7 +45,7 @@ describe('risk signals that fail or hang', () => {
     dispose = opened.dispose;
     await migrateToLatest(opened.database);
     store = createStore(opened.database);
-    deps = { store, secrets: createSecretBox(randomBytes(32)), now: () => now, logger: silent };
+    deps = { store, secrets: createSecretBox(randomBytes(32)), now: () => now, logger: silent, deliverableFactors: DELIVERABLE_FACTOR_TYPES };
     tenantId = (await store.tenants.create({ slug: 'risky', name: 'Risky', now })).id;
     app = await store.applications.create({ name: 'bank', firstParty: false, clientId: 'risk-client', clientSecretHash: 'x', allTenants: true, now });
     const t = store.forTenant(tenantId);
@@ -78,9 +80,10 @@ describe('risk signals that fail or hang', () => {
   it('reading the signals hangs: given up after the timeout, challenged with reason "timeout"', async () => {
     const hanging = withHistory(store, () => new Promise(() => undefined));
     const started = performance.now();
-    const risk = await assessRisk(hanging.forTenant(tenantId), userId, CONTEXT, { timeoutMs: 50 });
+    const engine = createRiskEngine({ geoip: { kind: 'off' }, timeoutMs: 50 });
+    const collected = await engine.collect(hanging.forTenant(tenantId), userId, CONTEXT, now);
     assert.ok(performance.now() - started < 2_000);
-    assert.deepEqual(risk.risk, { status: 'unavailable', reason: 'timeout' });
+    assert.deepEqual(collected, { status: 'unavailable', reason: 'timeout' });
 
     const flow = await check({ ...deps, store: hanging });
     assert.equal(flow.status, 'mfa_required', JSON.stringify(flow));

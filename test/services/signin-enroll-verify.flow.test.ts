@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isPortcullisError } from '../../src/core/index.ts';
+import { DELIVERABLE_FACTOR_TYPES } from '../../src/factors/index.ts';
 import { hashPassword } from '../../src/factors/password.ts';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
 import { base32Decode, totpCode, totpStep } from '../../src/factors/totp.ts';
@@ -34,7 +35,7 @@ describe('headless sign-in flow (services, SQLite)', () => {
     database = await openDatabase({ sqlitePath: join(dir, 'p.db') });
     await migrateToLatest(database);
     store = createStore(database);
-    deps = { store, secrets: createSecretBox(randomBytes(32)), now: () => clock, logger: silent };
+    deps = { store, secrets: createSecretBox(randomBytes(32)), now: () => clock, logger: silent, deliverableFactors: DELIVERABLE_FACTOR_TYPES };
     const tenant = await store.tenants.create({ slug: 'acme', name: 'Acme', now: clock });
     tenantId = tenant.id;
     app = await store.applications.create({ name: 'bank', firstParty: false, allTenants: true, clientId: 'c1', clientSecretHash: 'x', now: clock });

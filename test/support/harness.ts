@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
+import { DELIVERABLE_FACTOR_TYPES } from '../../src/factors/index.ts';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
 import type { DestinationStream } from 'pino';
 import { buildApp, type PortcullisApp } from '../../src/http/app.ts';
@@ -27,6 +28,7 @@ import { registerAdminRoutes } from '../../src/http/routes/admin/index.ts';
 import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
 import { createResultSigner } from '../../src/services/signing-keys.ts';
+import type { RiskEngine } from '../../src/risk/engine.ts';
 import { createStore, migrateToLatest, openDatabase, type Database, type Store } from '../../src/store/index.ts';
 import { createFreshSchema, dropSchema, postgresTestUrl } from './postgres.ts';
 
@@ -51,6 +53,10 @@ export interface HarnessOptions {
   readonly openDatabase?: () => Promise<{ database: Database; dispose(): Promise<void> }>;
   /** Where the app's JSON log lines (level `info`) go; none are written when absent. */
   readonly logDestination?: DestinationStream;
+  /** The proxies trusted for `X-Forwarded-For` (default: none). */
+  readonly trustProxy?: boolean | readonly string[];
+  /** The risk engine (default: the services' unwired engine, no GeoIP). */
+  readonly risk?: RiskEngine;
 }
 
 /** A JSON answer from {@link Harness.call}. */
@@ -151,14 +157,14 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     const store = createStore(database);
     const clock = testClock();
     const now = options.now ?? clock.now;
-    const base: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent };
+    const base: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent, deliverableFactors: DELIVERABLE_FACTOR_TYPES, ...(options.risk === undefined ? {} : { risk: options.risk }) };
     const results = createResultSigner(base, { issuer: 'http://portcullis.test' });
     await results.ensureKey(now());
     const deps: ServiceDeps = { ...base, results };
     const extra = options.extraRoutes ?? EXTRA_ROUTES;
     const logLevel = options.logDestination === undefined ? 'silent' : 'info';
     const app = await buildApp({
-      config: { logLevel, publicUrl: 'http://localhost', trustProxy: false, rateLimitPerMinute: 0 },
+      config: { logLevel, publicUrl: 'http://localhost', trustProxy: options.trustProxy ?? false, rateLimitPerMinute: 0 },
       ...(options.logDestination === undefined ? {} : { logger: createLogger({ level: logLevel, destination: options.logDestination }) }),
       ping: () => database.ping(),
       registerRoutes: async (api) => {

@@ -5,12 +5,16 @@ import { acceptableSetOf, type AcceptableSet } from '../policy/acceptable.ts';
 import type { Policy, PolicyField } from '../policy/model.ts';
 import { describeSource, type ResolvedPolicy } from '../policy/resolve.ts';
 import { DAY_MS, SECOND_MS } from '../time.ts';
-import type { CompletedStep, Decision, DecisionInput, Outcome, Reason, UserFactor } from './types.ts';
+import type { CompletedStep, Decision, DecisionInput, Outcome, Reason, RiskSignal, UserFactor } from './types.ts';
 
 /** Signals that make `adaptive` challenge whatever the score (ZewstID "Smart MFA"). */
 const ADAPTIVE_TRIGGERS: ReadonlySet<string> = new Set(['new_device', 'new_ip', 'new_country', 'trusted_device_expired', 'impossible_travel']);
 
 const RISK_ENGINE = 'risk engine';
+
+function riskSignalText(s: RiskSignal): string {
+  return s.detail === undefined ? `risk ${s.code} +${s.weight}` : `risk ${s.code} +${s.weight}: ${s.detail}`;
+}
 
 function from(policy: ResolvedPolicy, field: PolicyField): string {
   return describeSource(policy.sources[field]);
@@ -217,7 +221,7 @@ function riskBlock(input: DecisionInput, reasons: Reason[]): Decision | null {
   const { risk, policy } = input;
   if (risk.status !== 'ok') return null;
   if (risk.score < policy.values.risk.blockAt) return null;
-  for (const s of risk.signals) reasons.push({ code: 'risk_signal', detail: `risk ${s.code} +${s.weight}`, source: RISK_ENGINE });
+  for (const s of risk.signals) reasons.push({ code: 'risk_signal', detail: riskSignalText(s), source: RISK_ENGINE });
   reasons.push({ code: 'risk_block', detail: `Login blocked by risk assessment: score ${risk.score} ≥ blockAt ${policy.values.risk.blockAt}`, source: from(policy, 'risk') });
   return build(input, 'block', reasons, { errorCode: 'ACCESS_DENIED_RISK' });
 }
@@ -340,7 +344,7 @@ function decideSignin(input: DecisionInput): Decision {
     }
     let trigger: string | null = null;
     for (const s of risk.signals) {
-      reasons.push({ code: 'risk_signal', detail: `risk ${s.code} +${s.weight}`, source: RISK_ENGINE });
+      reasons.push({ code: 'risk_signal', detail: riskSignalText(s), source: RISK_ENGINE });
       if (trigger === null && ADAPTIVE_TRIGGERS.has(s.code)) trigger = s.code;
     }
     const trustedAt = input.device?.trustedAt ?? null;
@@ -378,17 +382,33 @@ function decideStepUp(input: DecisionInput, action: string, requestedMaxAge: num
     maxAge = requestedMaxAge;
     maxAgeSource = 'request';
   }
-  const holdings = sortHoldings(input, reasons);
+  const sorted = sortHoldings(input, reasons);
+  // The step-up registry: an action may require one factor class (e.g. payment → phishing_resistant).
+  const requiredClass = p.stepUp.factorClasses?.[action] ?? null;
+  const ofClass = requiredClass === null ? sorted.acceptable : sorted.acceptable.filter((t) => factorClassOf(t) === requiredClass);
+  const holdings = requiredClass === null ? sorted : { ...sorted, acceptable: ofClass, counted: ofClass.filter((t) => t !== 'recovery_codes').length, breakGlass: false };
+  if (requiredClass !== null) {
+    reasons.push({ code: 'step_up_factor_class', detail: `"${action}" requires a ${requiredClass} factor`, source: from(policy, 'stepUp') });
+  }
   const satisfiedBy = completedAcceptably(input, holdings.acceptable);
   if (satisfiedBy !== null) {
     reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${satisfiedBy} completed for "${action}"`, source: 'flow' });
     return build(input, 'allow', reasons, {});
   }
-  if (lastMfaAt !== null && now - lastMfaAt < maxAge * SECOND_MS && now >= lastMfaAt) {
-    reasons.push({ code: 'step_up_recent', detail: `MFA was recently completed (${Math.floor((now - lastMfaAt) / SECOND_MS)} s ago; max age ${maxAge} s for "${action}")`, source: maxAgeSource });
+  // With a required class, the session's MFA counts only when every factor it proved is of that class (a weaker
+  // step could be the one that made it fresh); a grant for this action was earned with the class.
+  let freshAt = lastMfaAt;
+  if (requiredClass !== null) {
+    const classes = input.sessionFactorClasses ?? [];
+    const sessionOk = classes.length > 0 && classes.every((c) => c === requiredClass);
+    const grant = input.stepUpGrantAt ?? null;
+    freshAt = sessionOk ? lastMfaAt : grant;
+  }
+  if (freshAt !== null && now - freshAt < maxAge * SECOND_MS && now >= freshAt) {
+    reasons.push({ code: 'step_up_recent', detail: `MFA was recently completed (${Math.floor((now - freshAt) / SECOND_MS)} s ago; max age ${maxAge} s for "${action}")`, source: maxAgeSource });
     return build(input, 'allow', reasons, {});
   }
-  const when = lastMfaAt === null ? 'no MFA in this session' : `last MFA ${Math.floor((now - lastMfaAt) / SECOND_MS)} s ago`;
+  const when = freshAt === null ? (requiredClass === null ? 'no MFA in this session' : `no ${requiredClass} MFA in this session`) : `last MFA ${Math.floor((now - freshAt) / SECOND_MS)} s ago`;
   if (holdings.acceptable.length > 0) {
     reasons.push({ code: 'step_up_required', detail: `Step-up MFA session created: ${when}; max age ${maxAge} s for "${action}"`, source: maxAgeSource });
     return build(input, 'challenge', reasons, { methods: holdings.acceptable, recovery: holdings.breakGlass });
@@ -396,7 +416,7 @@ function decideStepUp(input: DecisionInput, action: string, requestedMaxAge: num
   reasons.push({ code: 'step_up_no_factor', detail: `step-up for "${action}" needs an acceptable factor the user does not hold`, source: from(policy, 'acceptableFactors') });
   return build(input, 'enroll', reasons, {
     methods: holdings.held,
-    enrollOptions: enrollOptionsOf(input, holdings),
+    enrollOptions: requiredClass === null ? enrollOptionsOf(input, holdings) : enrollOptionsOf(input, holdings).filter((t) => factorClassOf(t) === requiredClass),
     errorCode: enrollError(holdings, null),
   });
 }

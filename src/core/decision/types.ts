@@ -1,5 +1,5 @@
 import type { DecisionErrorCode } from '../errors.ts';
-import type { FactorType } from '../factors.ts';
+import type { FactorClass, FactorType } from '../factors.ts';
 import type { PolicySource, ResolvedPolicy } from '../policy/resolve.ts';
 
 export type Outcome = 'allow' | 'challenge' | 'enroll' | 'block';
@@ -41,6 +41,8 @@ export interface RiskSignal {
   /** `new_device`, `new_ip`, `new_country`, `impossible_travel`, … */
   readonly code: string;
   readonly weight: number;
+  /** What raised it, for the reason trace (e.g. the previous location and the speed of impossible travel). */
+  readonly detail?: string;
 }
 
 export type RiskAssessment =
@@ -72,6 +74,12 @@ export interface DecisionInput {
    * sign-in MFA or a step-up grant for the action) — never a user-wide "last MFA" (DESIGN §1, §3).
    */
   readonly lastMfaAt: number | null;
+  /**
+   * For step-up of an action that requires a factor class: the factor classes the calling session has proven (its
+   * sign-in and step-up steps), and when it was last granted this action (a grant is earned only with the class).
+   */
+  readonly sessionFactorClasses?: readonly FactorClass[];
+  readonly stepUpGrantAt?: number | null;
   readonly completed?: readonly CompletedStep[];
   readonly now: number;
 }

@@ -1,4 +1,4 @@
-import type { FactorType } from '../factors.ts';
+import type { FactorClass, FactorType } from '../factors.ts';
 
 export type Enrollment = 'optional' | 'required';
 export type ChallengeMode = 'always' | 'adaptive' | 'never';
@@ -15,11 +15,19 @@ export interface RecoveryCodesSetting {
 export interface RiskThresholds {
   readonly challengeAt: number;
   readonly blockAt: number;
+  /** Per-signal points overriding the built-in weights (`DEFAULT_RISK_WEIGHTS`); absent = built-in. */
+  readonly weights?: Readonly<Partial<Record<string, number>>>;
 }
 
 export interface StepUpSetting {
   readonly defaultMaxAgeSeconds: number;
+  /** The registry of named actions: each one's max age in seconds. */
   readonly actions: Readonly<Record<string, number>>;
+  /**
+   * Actions that need a factor of one class (e.g. `payment` → `phishing_resistant`): only such a factor answers
+   * their step-up, and only an MFA of that class counts as fresh for them.
+   */
+  readonly factorClasses?: Readonly<Record<string, FactorClass>>;
 }
 
 /** Every field of a policy, fully resolved (DESIGN §2). */

@@ -181,14 +181,15 @@ export function raisePolicy(resolved: ResolvedPolicy, layer: PolicyLayer, source
   }
   if (layer.trustedDeviceDays !== undefined) set('trustedDeviceDays', Math.min(v.trustedDeviceDays, layer.trustedDeviceDays));
   if (layer.risk !== undefined) {
-    set('risk', { challengeAt: Math.min(v.risk.challengeAt, layer.risk.challengeAt), blockAt: Math.min(v.risk.blockAt, layer.risk.blockAt) });
+    set('risk', { ...v.risk, challengeAt: Math.min(v.risk.challengeAt, layer.risk.challengeAt), blockAt: Math.min(v.risk.blockAt, layer.risk.blockAt) });
   }
   if (layer.stepUp !== undefined) {
     const actions: Record<string, number> = { ...v.stepUp.actions };
     for (const [name, seconds] of Object.entries(layer.stepUp.actions)) {
       actions[name] = Math.min(actions[name] ?? v.stepUp.defaultMaxAgeSeconds, seconds);
     }
-    set('stepUp', { defaultMaxAgeSeconds: Math.min(v.stepUp.defaultMaxAgeSeconds, layer.stepUp.defaultMaxAgeSeconds), actions });
+    const factorClasses = { ...v.stepUp.factorClasses, ...layer.stepUp.factorClasses };
+    set('stepUp', { defaultMaxAgeSeconds: Math.min(v.stepUp.defaultMaxAgeSeconds, layer.stepUp.defaultMaxAgeSeconds), actions, ...(Object.keys(factorClasses).length > 0 ? { factorClasses } : {}) });
   }
   if (layer.totpIssuer !== undefined) set('totpIssuer', layer.totpIssuer);
   if (layer.minFactors !== undefined) set('minFactors', Math.max(v.minFactors, layer.minFactors));

@@ -1,5 +1,6 @@
 import { FACTOR_TYPES, isFactorType, type FactorType } from '../factors.ts';
 import { POLICY_FIELDS, type PolicyField, type PolicyLayer } from './model.ts';
+import { RISK_SIGNAL_CODES } from '../risk/score.ts';
 
 export interface FieldError {
   /** Dotted path of the offending field, e.g. `risk.blockAt`. */
@@ -84,6 +85,30 @@ function object(shape: Readonly<Record<string, Check>>): Check {
 const ROLE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const ACTION_NAME = /^[a-z0-9][a-z0-9_.:-]{0,63}$/;
 
+const riskWeights: Check = (weights, f, errs) => {
+  if (weights === null || typeof weights !== 'object' || Array.isArray(weights)) {
+    errs.push({ field: f, message: `${f}: ${show(weights)} is not an object of risk signal names to points` });
+    return;
+  }
+  for (const [name, points] of Object.entries(weights)) {
+    if (!(RISK_SIGNAL_CODES as readonly string[]).includes(name)) errs.push({ field: `${f}.${name}`, message: `${f}.${name}: not a risk signal (known: ${RISK_SIGNAL_CODES.join(', ')})` });
+    else integer(0, 100)(points, `${f}.${name}`, errs);
+  }
+};
+
+const FACTOR_CLASSES = ['phishing_resistant', 'possession', 'channel', 'recovery'];
+
+const stepUpClasses: Check = (classes, f, errs) => {
+  if (classes === null || typeof classes !== 'object' || Array.isArray(classes)) {
+    errs.push({ field: f, message: `${f}: ${show(classes)} is not an object of action names to factor classes` });
+    return;
+  }
+  for (const [name, cls] of Object.entries(classes)) {
+    if (!ACTION_NAME.test(name)) errs.push({ field: `${f}.${name}`, message: `${f}.${name}: not an action name (lower-case, 1-64 characters)` });
+    else if (typeof cls !== 'string' || !FACTOR_CLASSES.includes(cls)) errs.push({ field: `${f}.${name}`, message: `${f}.${name}: ${show(cls)} is not a factor class (${FACTOR_CLASSES.join(', ')})` });
+  }
+};
+
 const CHECKS: Readonly<Record<PolicyField, Check>> = {
   enrollment: oneOf(['optional', 'required']),
   challenge: oneOf(['always', 'adaptive', 'never']),
@@ -110,7 +135,13 @@ const CHECKS: Readonly<Record<PolicyField, Check>> = {
   trustedDeviceDays: integer(0, 365),
   risk: (value, field, errors) => {
     const before = errors.length;
-    object({ challengeAt: integer(0, 100), blockAt: integer(0, 101) })(value, field, errors);
+    // `weights` is optional: per-signal points on top of the built-in ones.
+    const hasWeights = value !== null && typeof value === 'object' && 'weights' in value;
+    object({
+      challengeAt: integer(0, 100),
+      blockAt: integer(0, 101),
+      ...(hasWeights ? { weights: riskWeights } : {}),
+    })(value, field, errors);
     if (errors.length === before) {
       const { challengeAt, blockAt } = value as { challengeAt: number; blockAt: number };
       if (challengeAt > blockAt) {
@@ -119,7 +150,9 @@ const CHECKS: Readonly<Record<PolicyField, Check>> = {
     }
   },
   stepUp: (value, field, errors) => {
+    const hasClasses = value !== null && typeof value === 'object' && 'factorClasses' in value;
     object({
+      ...(hasClasses ? { factorClasses: stepUpClasses } : {}),
       defaultMaxAgeSeconds: integer(0, 86_400),
       actions: (actions, f, errs) => {
         if (actions === null || typeof actions !== 'object' || Array.isArray(actions)) {

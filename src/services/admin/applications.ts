@@ -102,7 +102,7 @@ export async function updateApplication(
       application = updated;
       await tx.audit.append({ tenantId: null, at: now, actor: actorOf(actor), subject: current.id, applicationId: current.id, event: 'application.updated', data: { changed, ...set } });
     }
-    const policy = patch.mfaPolicy === undefined ? null : await saveZewstMfaPolicy(tx, actor, current.id, patch.mfaPolicy, now);
+    const policy = patch.mfaPolicy === undefined ? null : await saveZewstMfaPolicy(tx, actor, current.id, patch.mfaPolicy, now, deps.deliverableFactors);
     return { application, policy };
   });
 }

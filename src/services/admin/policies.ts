@@ -6,11 +6,16 @@
  */
 import {
   POLICY_FIELDS,
+  policyDeliverabilityWarnings,
   PortcullisError,
+  resolvePolicy,
   validatePolicyLayer,
   versionInForce,
   type ChallengeMode,
   type Enrollment,
+  type FactorType,
+  type LayerInput,
+  type PolicyWarning,
   type PolicyField,
   type PolicyLayer,
   type LayerScope,
@@ -48,6 +53,8 @@ export interface SavedPolicy {
   readonly layer: PolicyLayer;
   /** Fields whose value differs from the previous version (set, changed or removed). */
   readonly changed: readonly PolicyField[];
+  /** Saved anyway: factor types this deployment cannot deliver, or no deliverable factor left (core `policyDeliverabilityWarnings`). */
+  readonly warnings: readonly PolicyWarning[];
 }
 
 /** Tolerated clock skew for an `effectiveAt` the caller meant as "now". */
@@ -139,10 +146,33 @@ function scopeData(scope: AdminPolicyScope): JsonObject {
 }
 
 /**
+ * The layers that make up "the policy as saved" at `effectiveAt`, read inside the save's transaction (so the new
+ * version is among them). A tenant layer applies to every application of the tenant, each with its own layers, so
+ * it is judged over the defaults alone; a tenant×application layer over the application's and the tenant's layers;
+ * an application layer over the defaults.
+ */
+async function layersAsSaved(tx: Store, scope: AdminPolicyScope, version: number, layer: PolicyLayer, effectiveAt: number): Promise<LayerInput[]> {
+  const saved = { version, effectiveAt, layer };
+  if (scope.level === 'application') return [{ level: 'application', name: '', versions: [saved] }];
+  if (scope.level === 'tenant') return [{ level: 'tenant', name: '', versions: [saved] }];
+  const { layers } = await tx.forTenant(scope.tenantId).policies.listLayersFor(scope.applicationId);
+  return layers.map((l) => ({ level: l.scope.level, name: l.name, versions: l.versions }));
+}
+
+/**
  * Saves a layer version inside a running transaction and writes its audit events there too. The caller has
  * checked access. Used by {@link savePolicy} and by the ZewstID `mfaPolicy` shortcut on applications.
  */
-export async function saveLayerVersion(tx: Store, actor: AdminActor, scope: AdminPolicyScope, layer: PolicyLayer, effectiveAt: number, now: number, extra: JsonObject = {}): Promise<SavedPolicy> {
+export async function saveLayerVersion(
+  tx: Store,
+  actor: AdminActor,
+  scope: AdminPolicyScope,
+  layer: PolicyLayer,
+  times: { readonly effectiveAt: number; readonly now: number },
+  deliverable: ReadonlySet<FactorType>,
+  extra: JsonObject = {},
+): Promise<SavedPolicy> {
+  const { effectiveAt, now } = times;
   const previous = (await listVersions(tx, scope)).at(-1)?.layer ?? {};
   const createdBy = actorOf(actor);
   const version =
@@ -170,7 +200,8 @@ export async function saveLayerVersion(tx: Store, actor: AdminActor, scope: Admi
       },
     });
   }
-  return { scope, version, effectiveAt, layer, changed };
+  const asSaved = resolvePolicy(await layersAsSaved(tx, scope, version, layer, effectiveAt), [], effectiveAt);
+  return { scope, version, effectiveAt, layer, changed, warnings: policyDeliverabilityWarnings(layer, asSaved.values, deliverable) };
 }
 
 /**
@@ -186,7 +217,7 @@ export async function savePolicy(deps: ServiceDeps, actor: AdminActor, scope: Ad
   const effectiveAt = effectiveAtOf(input.effectiveAt, now);
   return deps.store.transaction(async (tx) => {
     await reachScope(tx, actor, scope, true);
-    return saveLayerVersion(tx, actor, scope, layer, effectiveAt, now);
+    return saveLayerVersion(tx, actor, scope, layer, { effectiveAt, now }, deps.deliverableFactors);
   });
 }
 
@@ -201,11 +232,11 @@ export function challengeOfZewst(mode: ZewstMfaPolicy): ChallengeMode {
  * Saves a new application layer version that keeps the newest layer and sets `challenge` (ZewstID's
  * `{"mfaPolicy": …}`), inside the caller's transaction; the caller has checked platform access.
  */
-export async function saveZewstMfaPolicy(tx: Store, actor: AdminActor, applicationId: string, mode: ZewstMfaPolicy, now: number): Promise<SavedPolicy> {
+export async function saveZewstMfaPolicy(tx: Store, actor: AdminActor, applicationId: string, mode: ZewstMfaPolicy, now: number, deliverable: ReadonlySet<FactorType>): Promise<SavedPolicy> {
   const scope: AdminPolicyScope = { level: 'application', applicationId };
   const base = (await tx.applicationPolicies.listVersions(applicationId)).at(-1)?.layer ?? {};
   const layer = checkLayer({ ...base, challenge: challengeOfZewst(mode) });
-  return saveLayerVersion(tx, actor, scope, layer, now, now, { via: 'mfaPolicy', mfaPolicy: mode });
+  return saveLayerVersion(tx, actor, scope, layer, { effectiveAt: now, now }, deliverable, { via: 'mfaPolicy', mfaPolicy: mode });
 }
 
 // -----------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  */
 import {
   floorsFor,
+  policyDeliverabilityWarnings,
   previewPolicy,
   resolvePolicy,
   versionInForce,
@@ -13,6 +14,7 @@ import {
   type Outcome,
   type PreviewBuckets,
   type PreviewMove,
+  type PolicyWarning,
   type PreviewResult,
   type ScopedLayer,
   type UserFactor,
@@ -35,6 +37,8 @@ export interface PolicyPreview {
   readonly scope: 'tenant' | 'tenant_application';
   readonly result: PreviewResult;
   readonly at: number;
+  /** What saving the draft would warn about (fields prefixed `draft.`), judged on the draft as it resolves for the application. */
+  readonly warnings: readonly PolicyWarning[];
 }
 
 type MutableBuckets = {
@@ -42,6 +46,7 @@ type MutableBuckets = {
   outcomes: Record<Outcome, { count: number; userIds: string[] }>;
   errorCodes: Record<string, { count: number; userIds: string[] }>;
   inGrace: { count: number; userIds: string[] };
+  nothingToEnroll: { count: number; userIds: string[] };
 };
 
 function emptyBuckets(): MutableBuckets {
@@ -50,6 +55,7 @@ function emptyBuckets(): MutableBuckets {
     outcomes: { allow: { count: 0, userIds: [] }, challenge: { count: 0, userIds: [] }, enroll: { count: 0, userIds: [] }, block: { count: 0, userIds: [] } },
     errorCodes: {},
     inGrace: { count: 0, userIds: [] },
+    nothingToEnroll: { count: 0, userIds: [] },
   };
 }
 
@@ -67,6 +73,8 @@ function addBuckets(into: MutableBuckets, from: PreviewBuckets): void {
   }
   into.inGrace.count += from.inGrace.count;
   into.inGrace.userIds.push(...from.inGrace.userIds);
+  into.nothingToEnroll.count += from.nothingToEnroll.count;
+  into.nothingToEnroll.userIds.push(...from.nothingToEnroll.userIds);
 }
 
 /** Merges previews of disjoint populations (users with their own override layer are previewed on their own). */
@@ -172,8 +180,10 @@ export async function previewTenantPolicy(deps: ServiceDeps, actor: AdminActor, 
   }
   const population = decisionUsers(users, factors, remaining);
   const plain = population.filter((u) => !overrides.has(u.id));
+  const deliverable = deps.deliverableFactors;
+  const draftPolicy = resolvePolicy(draftInputs, floors, now);
   const parts: PreviewResult[] = [
-    previewPolicy({ application: app, current: resolvePolicy(baseInputs, floors, now), draft: resolvePolicy(draftInputs, floors, now), population: plain.map((user) => ({ user })), now }),
+    previewPolicy({ application: app, current: resolvePolicy(baseInputs, floors, now), draft: draftPolicy, population: plain.map((user) => ({ user })), now, deliverable }),
   ];
   for (const user of population) {
     const own = overrides.get(user.id);
@@ -185,8 +195,12 @@ export async function previewTenantPolicy(deps: ServiceDeps, actor: AdminActor, 
         draft: resolvePolicy([...draftInputs, own], floors, now),
         population: [{ user }],
         now,
+        deliverable,
       }),
     );
   }
-  return { applicationId: application.id, scope, result: parts.length === 1 ? (parts[0] as PreviewResult) : mergePreviews(parts), at: now };
+  const warnings = policyDeliverabilityWarnings(draft, draftPolicy.values, deliverable).map((w) =>
+    w.field === '' ? { ...w, field: 'draft', message: `draft: ${w.message}` } : { ...w, field: `draft.${w.field}`, message: `draft.${w.message}` },
+  );
+  return { applicationId: application.id, scope, result: parts.length === 1 ? (parts[0] as PreviewResult) : mergePreviews(parts), at: now, warnings };
 }

@@ -8,6 +8,9 @@ import { signingKeysMigration } from './0003-signing-keys.ts';
 import { signinThrottleMigration } from './0004-signin-throttle.ts';
 import { keyCheckMigration } from './0005-key-check.ts';
 import { catalogVersionMigration } from './0006-catalog-version.ts';
+import { riskSignalsMigration } from './0007-risk-signals.ts';
+import { shadowPolicyMigration } from './0008-shadow-policy.ts';
+import { oidcStorageMigration } from './0009-oidc-storage.ts';
 
 /**
  * The one migration set, for both dialects, in order. Names sort lexically; never rename or edit a released one —
@@ -21,6 +24,9 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0004-signin-throttle': signinThrottleMigration(),
     '0005-key-check': keyCheckMigration(),
     '0006-catalog-version': catalogVersionMigration(dialect),
+    '0007-risk-signals': riskSignalsMigration(),
+    '0008-shadow-policy': shadowPolicyMigration(),
+    '0009-oidc-storage': oidcStorageMigration(),
   };
 }
 

@@ -10,6 +10,8 @@ import { requireAdmin } from '../../auth.ts';
 import { registerAdminTokenRoutes } from './admin-token-routes.ts';
 import { registerApplicationRoutes } from './application-routes.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
+import { registerOidcClientRoutes } from './oidc-client-routes.ts';
+import type { OidcClientRepository } from '../../../store/index.ts';
 import { registerFactorRoutes } from './factor-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
 import { registerSessionRoutes } from './session-routes.ts';
@@ -24,7 +26,7 @@ import { registerUserRoutes } from './user-routes.ts';
  * @example
  * await buildApp({ config, ping, registerRoutes: (api) => registerAdminRoutes(api, deps) });
  */
-export async function registerAdminRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
+export async function registerAdminRoutes(app: FastifyInstance, deps: ServiceDeps, oidcClients?: OidcClientRepository): Promise<void> {
   await app.register(async (scope) => {
     scope.addHook('onRequest', requireAdmin((tokenHash) => deps.store.adminTokens.findByHash(tokenHash)));
     await registerTenantRoutes(scope, deps);
@@ -35,5 +37,6 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: ServiceDep
     await registerAuditRoutes(scope, deps);
     await registerAdminTokenRoutes(scope, deps);
     await registerSessionRoutes(scope, deps);
+    if (oidcClients !== undefined) await registerOidcClientRoutes(scope, deps, oidcClients);
   });
 }

@@ -21,11 +21,13 @@ import {
   type SavePolicyInput,
 } from '../../../services/admin/policies.ts';
 import { previewTenantPolicy } from '../../../services/admin/policy-preview.ts';
+import { clearShadowPolicy, getShadowPolicy, saveShadowPolicy, summarizeShadowDiffs } from '../../../services/admin/shadow-policy.ts';
 import { parseInstant } from '../../../services/admin/validate.ts';
 import { actorOf, body, params, query, responses, security, TAGS } from './common.ts';
 import {
   ApplicationParams,
   PolicyHistory,
+  PolicyLayer,
   PolicyPutBody,
   PreviewBody,
   PreviewResult,
@@ -119,6 +121,61 @@ export async function registerPolicyRoutes(app: FastifyInstance, deps: ServiceDe
       const { userId } = query<{ userId?: string }>(request);
       const view = await resolvedPolicy(deps, actorOf(request), tenantId, applicationId, userId);
       return viewResolved(tenantId, view.application.id, userId ?? null, view.at, view.policy);
+    },
+  );
+
+  const ShadowView = Type.Object({ tenantId: Type.String(), layer: Type.Union([PolicyLayer, Type.Null()]), savedAt: Type.Union([Type.Integer(), Type.Null()]), savedBy: Type.Union([Type.String(), Type.Null()]) });
+  const shadowPath = '/tenants/:tenantId/policy/shadow';
+  app.get(shadowPath, { schema: { tags, security, summary: 'The tenant’s shadow (report-only) policy, if any', params: TenantParams, response: responses({ 200: ShadowView }) } }, async (request) =>
+    getShadowPolicy(deps, actorOf(request), params<{ tenantId: string }>(request).tenantId),
+  );
+  app.put(
+    shadowPath,
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Save a draft tenant layer as the shadow policy: every live decision is also evaluated with it, differences audited as mfa.shadow_diff, nothing enforced',
+        params: TenantParams,
+        body: Type.Object({ layer: PolicyLayer }, { additionalProperties: false }),
+        response: responses({ 200: ShadowView }),
+      },
+      attachValidation: true,
+    },
+    async (request) => {
+      rethrowNonBody(request);
+      const raw: unknown = request.body;
+      if (isPlainObject(raw) && 'layer' in raw) checkLayer(raw.layer, 'layer');
+      if (request.validationError !== undefined) throw request.validationError;
+      return saveShadowPolicy(deps, actorOf(request), params<{ tenantId: string }>(request).tenantId, body<{ layer: unknown }>(request).layer);
+    },
+  );
+  app.delete(shadowPath, { schema: { tags, security, summary: 'Stop shadow evaluation (recorded differences stay)', params: TenantParams, response: responses({ 200: Type.Object({ removed: Type.Boolean() }) }) } }, async (request) =>
+    clearShadowPolicy(deps, actorOf(request), params<{ tenantId: string }>(request).tenantId),
+  );
+  app.get(
+    `${shadowPath}/diffs`,
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'How many live decisions the shadow policy would have changed, by transition and deciding reason',
+        params: TenantParams,
+        querystring: Type.Object({ from: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false }),
+        response: responses({
+          200: Type.Object({
+            tenantId: Type.String(),
+            total: Type.Integer(),
+            from: Type.Union([Type.Integer(), Type.Null()]),
+            transitions: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), count: Type.Integer(), reasons: Type.Record(Type.String(), Type.Integer()) })),
+          }),
+        }),
+      },
+    },
+    async (request) => {
+      const q = query<{ from?: string }>(request);
+      const from = q.from === undefined ? undefined : parseInstant(q.from, 'from');
+      return summarizeShadowDiffs(deps, actorOf(request), params<{ tenantId: string }>(request).tenantId, from);
     },
   );
 

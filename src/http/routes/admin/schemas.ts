@@ -3,7 +3,7 @@
  * describes the whole surface. Bodies refuse unknown fields and bound every string.
  */
 import { Type, type TSchema } from '@sinclair/typebox';
-import { AUDIT_EVENTS, FACTOR_TYPES } from '../../../core/index.ts';
+import { AUDIT_EVENTS, FACTOR_TYPES, RISK_SIGNAL_CODES } from '../../../core/index.ts';
 import { EMAIL_PATTERN, MAX_NAME, MAX_ROLES, NO_CONTROL_CHARACTERS_PATTERN, PHONE_PATTERN, ROLE_PATTERN, SLUG_PATTERN } from '../../../services/admin/validate.ts';
 
 const literals = (values: readonly string[]): TSchema => Type.Union(values.map((v) => Type.Literal(v)));
@@ -162,12 +162,22 @@ export const PolicyFields = {
   forceReenrollOnChange: Type.Optional(Type.Boolean()),
   recoveryCodes: Type.Optional(Type.Object({ enabled: Type.Boolean(), count: Type.Integer({ minimum: 1, maximum: 20 }) }, { additionalProperties: false })),
   trustedDeviceDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 365 })),
-  risk: Type.Optional(Type.Object({ challengeAt: Type.Integer({ minimum: 0, maximum: 100 }), blockAt: Type.Integer({ minimum: 0, maximum: 101 }) }, { additionalProperties: false })),
+  risk: Type.Optional(
+    Type.Object(
+      {
+        challengeAt: Type.Integer({ minimum: 0, maximum: 100 }),
+        blockAt: Type.Integer({ minimum: 0, maximum: 101 }),
+        weights: Type.Optional(Type.Partial(Type.Object(Object.fromEntries(RISK_SIGNAL_CODES.map((c) => [c, Type.Integer({ minimum: 0, maximum: 100 })])), { additionalProperties: false }))),
+      },
+      { additionalProperties: false },
+    ),
+  ),
   stepUp: Type.Optional(
     Type.Object(
       {
         defaultMaxAgeSeconds: Type.Integer({ minimum: 0, maximum: 86_400 }),
         actions: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_.:-]{0,63}$' }), Type.Integer({ minimum: 0, maximum: 86_400 }), { maxProperties: 100 }),
+        factorClasses: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_.:-]{0,63}$' }), literals(['phishing_resistant', 'possession', 'channel', 'recovery']), { maxProperties: 100 })),
       },
       { additionalProperties: false },
     ),
@@ -205,12 +215,22 @@ export const PolicyHistory = Type.Object({
   versions: Type.Array(PolicyVersion),
 });
 
+/** A warning about a policy that was saved (or previewed) anyway; see docs/api.md, Policy layers. */
+export const PolicyWarning = Type.Object({
+  code: Type.Union([Type.Literal('FACTOR_NOT_DELIVERABLE'), Type.Literal('NO_DELIVERABLE_FACTOR')], {
+    description: 'FACTOR_NOT_DELIVERABLE: the field names a factor type this deployment cannot deliver. NO_DELIVERABLE_FACTOR: the policy accepts no factor a user could enroll here.',
+  }),
+  field: Type.String({ description: 'Dotted path of the field, e.g. allowedFactors[2] (draft.… in a preview); empty for the policy as a whole' }),
+  message: Type.String(),
+});
+
 export const SavedPolicy = Type.Object({
   scope: PolicyScope,
   version: Type.Integer(),
   effectiveAt: Instant,
   layer: LayerOut,
   changed: Type.Array(Type.String()),
+  warnings: Type.Array(PolicyWarning, { description: 'Saved anyway; empty when there is nothing to say' }),
 });
 
 export const Source = Type.Object({
@@ -266,6 +286,10 @@ const Buckets = Type.Object({
   outcomes: Type.Object({ allow: Bucket, challenge: Bucket, enroll: Bucket, block: Bucket }),
   errorCodes: Type.Record(Type.String(), Bucket),
   inGrace: Bucket,
+  nothingToEnroll: Type.Object(
+    { count: Type.Integer(), userIds: Type.Array(Type.String(), { description: 'At most 1,000 ids; count is exact' }) },
+    { description: 'Users sent to enrollment with no option this deployment can deliver: a wall they cannot pass' },
+  ),
 });
 export const PreviewResult = Type.Object({
   applicationId: Type.String(),
@@ -275,6 +299,7 @@ export const PreviewResult = Type.Object({
   draft: Buckets,
   moves: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), count: Type.Integer(), userIds: Type.Array(Type.String()) })),
   unchanged: Type.Integer(),
+  warnings: Type.Array(PolicyWarning, { description: 'What a save of this draft would warn about' }),
 });
 
 // ---------------------------------------------------------------------------------------------------------------

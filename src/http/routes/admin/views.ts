@@ -64,7 +64,7 @@ export function viewHistory(h: PolicyHistory): object {
 }
 
 export function viewSaved(s: SavedPolicy): object {
-  return { scope: viewScope(s.scope), version: s.version, effectiveAt: iso(s.effectiveAt), layer: s.layer, changed: [...s.changed] };
+  return { scope: viewScope(s.scope), version: s.version, effectiveAt: iso(s.effectiveAt), layer: s.layer, changed: [...s.changed], warnings: [...s.warnings] };
 }
 
 export function viewResolved(tenantId: string, applicationId: string, userId: string | null, at: number, p: ResolvedPolicy): object {
@@ -105,6 +105,7 @@ function viewBuckets(b: PreviewBuckets): object {
     outcomes: { allow: viewBucket(b.outcomes.allow), challenge: viewBucket(b.outcomes.challenge), enroll: viewBucket(b.outcomes.enroll), block: viewBucket(b.outcomes.block) },
     errorCodes,
     inGrace: viewBucket(b.inGrace),
+    nothingToEnroll: viewBucket(b.nothingToEnroll),
   };
 }
 
@@ -117,6 +118,7 @@ export function viewPreview(p: PolicyPreview): object {
     draft: viewBuckets(p.result.draft),
     moves: p.result.moves.map((m) => ({ from: m.from, to: m.to, count: m.count, userIds: m.userIds.slice(0, PREVIEW_ID_LIMIT) })),
     unchanged: p.result.unchanged,
+    warnings: [...p.warnings],
   };
 }
 

@@ -10,9 +10,29 @@ import { hashToken, verifyHashedToken } from '../../tokens.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../../services/enrollment-service.ts';
 import type { FlowResult } from '../../../services/flow-result.ts';
 import { checkStatus, signIn, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
-import type { RequestContext } from '../../../services/risk.ts';
+import { normaliseIp, type RequestContext } from '../../../services/risk.ts';
 import { introspectSession, listOwnSessions, revokeOwnSession } from '../../../services/session-service.ts';
-import { BlockedBody, Code, Context, Envelope, ErrorBody, FactorTypeSchema, Id, SessionListing, TenantRef, Text, UserFields } from './schemas.ts';
+import {
+  BlockedBody,
+  Code,
+  Context,
+  EnrolledAnswer,
+  EnrollmentOpened,
+  Envelope,
+  ErrorBody,
+  FactorRemoved,
+  FactorsAnswer,
+  FactorTypeSchema,
+  Id,
+  Introspection,
+  RecoveryCodesIssued,
+  SessionListing,
+  SessionRevoked,
+  TenantRef,
+  Text,
+  TotpEnrollmentStarted,
+  UserFields,
+} from './schemas.ts';
 
 /**
  * Authenticates the calling application from the request's client credentials, looking it up in the request's
@@ -46,11 +66,27 @@ function optionalUserRef(body: { userId?: string; externalId?: string }): UserRe
   return body.userId === undefined && body.externalId === undefined ? undefined : userRefOf(body);
 }
 
+/**
+ * The request's context. The client address is the application's `context.ip` (headless: it knows the end user's
+ * address) or else the peer's, read through `X-Forwarded-For` only from the proxies `trustProxy` names (Fastify's
+ * proxy-addr: a header sent by anyone else is ignored). An address that does not parse — in the context, or among
+ * the forwarded entries a trusted proxy vouched for — is a risk signal (`ip_unparsable`), never an exception
+ * (SECURITY rule 7, CVE-2024-47070).
+ */
 function contextOf(body: { context?: RequestContext }, request: FastifyRequest): RequestContext {
+  const given = body.context?.ip;
+  const ip = given ?? request.ip;
+  let ipUnparsable: string | null = null;
+  if (normaliseIp(ip) === null) {
+    ipUnparsable = given !== undefined ? 'context.ip is not an IP address' : 'the forwarded client address is not an IP address';
+  } else if (given === undefined && (request.ips ?? []).some((entry) => normaliseIp(entry) === null)) {
+    ipUnparsable = 'X-Forwarded-For from a trusted proxy carries an entry that is not an IP address';
+  }
   return {
-    ip: body.context?.ip ?? request.ip,
+    ip: normaliseIp(ip) ?? null,
     userAgent: body.context?.userAgent ?? null,
     deviceId: body.context?.deviceId ?? null,
+    ipUnparsable,
   };
 }
 
@@ -172,8 +208,8 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
     const query = request.query as Static<typeof UserQuery>;
     return mfaStatus(depsOf(deps, request), await caller(request), { tenant: query.tenant, user: userRefOf(query) });
   };
-  app.get('/auth/factors', { schema: { tags, security, summary: "A user's enrolled factors (no decision is made)", querystring: UserQuery, response: { ...errors } } }, factorsOf);
-  app.get('/auth/mfa/status', { schema: { tags, security, summary: "Alias of GET /auth/factors under ZewstID's name", querystring: UserQuery, response: { ...errors } } }, factorsOf);
+  app.get('/auth/factors', { schema: { tags, security, summary: "A user's enrolled factors (no decision is made)", querystring: UserQuery, response: { 200: FactorsAnswer, ...errors } } }, factorsOf);
+  app.get('/auth/mfa/status', { schema: { tags, security, summary: "Alias of GET /auth/factors under ZewstID's name", querystring: UserQuery, response: { 200: FactorsAnswer, ...errors } } }, factorsOf);
 
   app.post('/auth/mfa/verify', { schema: { tags, security, summary: 'Answer an MFA challenge', body: VerifyBody, response: { 200: Envelope, ...decisionErrors } } }, async (request, reply) => {
     const body = request.body as Static<typeof VerifyBody>;
@@ -208,28 +244,28 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
     },
   );
 
-  app.post('/auth/mfa/enrollment', { schema: { tags, security: sessionSecurity, summary: 'Open a voluntary enrollment session for the signed-in user (X-Portcullis-Session)', body: ContextOnlyBody, response: { ...errors } } }, async (request) => {
+  app.post('/auth/mfa/enrollment', { schema: { tags, security: sessionSecurity, summary: 'Open a voluntary enrollment session for the signed-in user (X-Portcullis-Session)', body: ContextOnlyBody, response: { 200: EnrollmentOpened, ...errors } } }, async (request) => {
     const body = (request.body ?? {}) as Static<typeof ContextOnlyBody>;
     return startEnrollment(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request), context: contextOf(body, request) });
   });
 
-  app.post('/auth/mfa/enroll/totp', { schema: { tags, security, summary: 'Begin TOTP enrollment in an MFA session', body: SessionBody, response: { ...errors } } }, async (request) => {
+  app.post('/auth/mfa/enroll/totp', { schema: { tags, security, summary: 'Begin TOTP enrollment in an MFA session', body: SessionBody, response: { 200: TotpEnrollmentStarted, ...errors } } }, async (request) => {
     const body = request.body as Static<typeof SessionBody>;
     return beginTotpEnrollment(depsOf(deps, request), await caller(request), body.label === undefined ? { mfaSessionId: body.mfaSessionId } : { mfaSessionId: body.mfaSessionId, label: body.label });
   });
 
-  app.post('/auth/mfa/enroll/totp/confirm', { schema: { tags, security, summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody, response: { ...decisionErrors } } }, async (request, reply) => {
+  app.post('/auth/mfa/enroll/totp/confirm', { schema: { tags, security, summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody, response: { 200: Type.Union([Envelope, EnrolledAnswer]), ...decisionErrors } } }, async (request, reply) => {
     const body = request.body as Static<typeof ConfirmBody>;
     const who = await caller(request);
     return withBlock(reply, () => confirmTotpEnrollment(depsOf(deps, request), who, body));
   });
 
-  app.post('/auth/mfa/recovery-codes', { schema: { tags, security: sessionSecurity, summary: 'Regenerate recovery codes (needs a recent MFA in this session)', response: { ...errors } } }, async (request) =>
+  app.post('/auth/mfa/recovery-codes', { schema: { tags, security: sessionSecurity, summary: 'Regenerate recovery codes (needs a recent MFA in this session)', response: { 200: RecoveryCodesIssued, ...errors } } }, async (request) =>
     regenerateRecoveryCodes(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request) }),
   );
 
   const FactorParams = Type.Object({ factorId: Id });
-  app.delete('/auth/mfa/factors/:factorId', { schema: { tags, security: sessionSecurity, summary: 'Remove one of the user’s factors (needs a recent MFA in this session)', params: FactorParams, response: { ...errors } } }, async (request) => {
+  app.delete('/auth/mfa/factors/:factorId', { schema: { tags, security: sessionSecurity, summary: 'Remove one of the user’s factors (needs a recent MFA in this session)', params: FactorParams, response: { 200: FactorRemoved, ...errors } } }, async (request) => {
     const params = request.params as Static<typeof FactorParams>;
     return removeOwnFactor(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request), factorId: params.factorId });
   });
@@ -239,12 +275,12 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
   );
 
   const SessionParams = Type.Object({ sessionId: Id });
-  app.delete('/auth/sessions/:sessionId', { schema: { tags, security: sessionSecurity, summary: 'Revoke one of the signed-in user’s sessions at this application', params: SessionParams, response: { ...errors } } }, async (request) => {
+  app.delete('/auth/sessions/:sessionId', { schema: { tags, security: sessionSecurity, summary: 'Revoke one of the signed-in user’s sessions at this application', params: SessionParams, response: { 200: SessionRevoked, ...errors } } }, async (request) => {
     const params = request.params as Static<typeof SessionParams>;
     return revokeOwnSession(depsOf(deps, request), await caller(request), sessionTokenOf(request), params.sessionId);
   });
 
-  app.post('/auth/sessions/introspect', { schema: { tags, security, summary: 'Is this session still live? (RFC 7662 style)', body: IntrospectBody, response: { ...errors } } }, async (request) => {
+  app.post('/auth/sessions/introspect', { schema: { tags, security, summary: 'Is this session still live? (RFC 7662 style)', body: IntrospectBody, response: { 200: Introspection, ...errors } } }, async (request) => {
     const body = request.body as Static<typeof IntrospectBody>;
     return introspectSession(depsOf(deps, request), await caller(request), body);
   });

@@ -57,36 +57,77 @@ export const SessionView = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
 });
 
-/**
- * The one answer of every decision endpoint (sign-in, status/check, verify, enrollment confirm, step-up). `status`
- * says what happens next; the other fields are those the status needs. ZewstID's fields (`mfaRequired`,
- * `stepUpRequired`, `verified`, `expiresIn`, …) stay beside it on its endpoints as documented aliases.
- */
-export const Envelope = Type.Object(
+/** Fields every status of the envelope carries: whose decision, and the decision with its reasons. */
+const EnvelopeBase = {
+  userId: Type.String(),
+  decision: DecisionView,
+  grace: Grace,
+  errorCode: Type.Union([Type.String(), Type.Null()]),
+};
+
+/** Fields of an answer that opens (or carries on) an MFA session. */
+const OpenSession = {
+  mfaSessionId: Type.String({ minLength: 1 }),
+  methods: Type.Array(FactorTypeSchema, { description: 'Factor types to answer with verify, strongest first' }),
+  recovery: Type.Boolean({ description: 'Recovery codes may answer as break-glass' }),
+  enrollOptions: Type.Array(FactorTypeSchema, { description: 'What could be enrolled here (only types this deployment delivers)' }),
+  expiresIn: Type.Integer({ minimum: 0, description: 'Seconds the MFA session stays open' }),
+};
+
+// `additionalProperties: true`: ZewstID's fields (`mfaRequired`, `stepUpRequired`, `verified`, `expiresIn`, …) and
+// an endpoint's own extras (`factorId`, `recoveryCodes`, `recoveryCodesRemaining`) stay beside the envelope.
+const open = { additionalProperties: true } as const;
+
+export const AuthenticatedEnvelope = Type.Object(
   {
-    status: Type.Union([Type.Literal('authenticated'), Type.Literal('mfa_required'), Type.Literal('enrollment_required'), Type.Literal('step_up_required'), Type.Literal('enrolled')]),
-    userId: Type.String(),
-    decision: Type.Optional(DecisionView),
-    grace: Type.Optional(Grace),
-    errorCode: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    amr: Type.Optional(Type.Array(Type.String())),
-    acr: Type.Optional(Type.String()),
-    session: Type.Optional(SessionView),
-    result: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    mfaSessionId: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    methods: Type.Optional(Type.Array(FactorTypeSchema)),
-    recovery: Type.Optional(Type.Boolean()),
-    enrollOptions: Type.Optional(Type.Array(FactorTypeSchema)),
-    expiresIn: Type.Optional(Type.Integer()),
-    action: Type.Optional(Type.String()),
+    status: Type.Literal('authenticated'),
+    ...EnvelopeBase,
+    amr: Type.Array(Type.String(), { description: 'RFC 8176 methods of the session' }),
+    acr: Type.String(),
+    session: SessionView,
+    result: Type.Union([Type.String(), Type.Null()], { description: 'The signed result (JWT), to verify against /.well-known/jwks.json' }),
   },
-  { additionalProperties: true },
+  open,
 );
+
+export const MfaRequiredEnvelope = Type.Object({ status: Type.Literal('mfa_required'), ...EnvelopeBase, ...OpenSession }, open);
+
+export const EnrollmentRequiredEnvelope = Type.Object({ status: Type.Literal('enrollment_required'), ...EnvelopeBase, ...OpenSession }, open);
+
+export const StepUpRequiredEnvelope = Type.Object({ status: Type.Literal('step_up_required'), ...EnvelopeBase, ...OpenSession, action: Type.String() }, open);
+
+/**
+ * The one answer of every decision endpoint (sign-in, status/check, verify, enrollment confirm, step-up) when it is
+ * not a block: `status` says what happens next, `decision` why, and each status carries the fields it needs. A
+ * route that answers it declares it as its `200` response; that declaration is how the envelope test finds every
+ * decision route (test/http/auth-envelope.every-decision-endpoint-one-schema.test.ts).
+ */
+export const Envelope = Type.Union([AuthenticatedEnvelope, MfaRequiredEnvelope, EnrollmentRequiredEnvelope, StepUpRequiredEnvelope], {
+  title: 'DecisionEnvelope',
+  description: 'status: authenticated · mfa_required · enrollment_required · step_up_required (a risk block is the 403 BlockedEnvelope)',
+});
 
 /** A risk block: the envelope's `blocked` status with ZewstID's `access_denied` body (403). */
 export const BlockedBody = Type.Object(
   { status: Type.Literal('blocked'), errorCode: Type.String(), error: Type.Literal('access_denied'), error_description: Type.String(), message: Type.String() },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'BlockedEnvelope' },
+);
+
+/** Every answer of a decision endpoint, the block included: the one schema the envelope test validates against. */
+export const DecisionAnswer = Type.Union([Envelope, BlockedBody]);
+
+/**
+ * A voluntary enrollment's confirmation (the user was already signed in; no decision is made): the new factor is
+ * active, and the answer is not an envelope.
+ */
+export const EnrolledAnswer = Type.Object(
+  {
+    status: Type.Literal('enrolled'),
+    userId: Type.String(),
+    factorId: Type.String(),
+    recoveryCodes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'Shown once, at the first enrollment' }),
+  },
+  { additionalProperties: false, title: 'EnrolledAnswer' },
 );
 
 export const SessionListing = Type.Object({
@@ -109,3 +150,59 @@ export const ErrorBody = Type.Object({ error: Type.String(), message: Type.Strin
 
 /** A one-time code: 6-10 ASCII digits for TOTP, a recovery code with letters and dashes. Validated again by the verifier. */
 export const Code = Type.String({ minLength: 1, maxLength: 64 });
+
+/*
+ * Answers of the non-decision routes. Declared so that the OpenAPI document describes every answer an application
+ * reads (the generated TypeScript client is typed from it); each lists every field its service returns, because
+ * Fastify serializes an answer with its declared schema and leaves out what is not declared.
+ */
+
+/** `GET /auth/factors` (and ZewstID's alias `GET /auth/mfa/status`): the user's active factors, no secrets. */
+export const FactorsAnswer = Type.Object({
+  userId: Type.String(),
+  mfaEnabled: Type.Boolean(),
+  factors: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      type: FactorTypeSchema,
+      label: Type.String(),
+      createdAt: Type.String({ format: 'date-time' }),
+      lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    }),
+  ),
+  recoveryCodesRemaining: Type.Integer(),
+});
+
+/** `POST /auth/mfa/enrollment`: a voluntary enrollment session. */
+export const EnrollmentOpened = Type.Object({ mfaSessionId: Type.String(), enrollOptions: Type.Array(FactorTypeSchema), expiresIn: Type.Integer() });
+
+/** `POST /auth/mfa/enroll/totp`: the pending authenticator app; the secret is shown only in this answer. */
+export const TotpEnrollmentStarted = Type.Object({
+  factorId: Type.String(),
+  secret: Type.String({ description: 'Base32 secret for manual entry; shown only now' }),
+  otpauthUri: Type.String({ description: 'otpauth://totp/… key URI' }),
+  qrSvg: Type.String({ description: 'The key URI as a QR code, an SVG document' }),
+  expiresIn: Type.Integer({ description: 'Seconds the pending factor waits for its confirmation' }),
+});
+
+/** `POST /auth/mfa/recovery-codes`: a fresh batch (shown once); the old batch no longer works. */
+export const RecoveryCodesIssued = Type.Object({ recoveryCodes: Type.Array(Type.String()) });
+
+/** `DELETE /auth/mfa/factors/{factorId}`. */
+export const FactorRemoved = Type.Object({ removed: Type.Literal(true), sessionsDowngraded: Type.Integer({ description: 'Live sessions whose amr/acr relied on the factor and were lowered' }) });
+
+/** `DELETE /auth/sessions/{sessionId}`. */
+export const SessionRevoked = Type.Object({ revoked: Type.Literal(true) });
+
+/** `POST /auth/sessions/introspect` (in the manner of RFC 7662): `{ active: false }` alone when not live. */
+export const Introspection = Type.Object({
+  active: Type.Boolean(),
+  sid: Type.Optional(Type.String()),
+  sub: Type.Optional(Type.String()),
+  tenant: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
+  amr: Type.Optional(Type.Array(Type.String())),
+  acr: Type.Optional(Type.String()),
+  auth_time: Type.Optional(Type.Integer({ description: 'Seconds since the epoch' })),
+  exp: Type.Optional(Type.Integer({ description: 'Seconds since the epoch' })),
+});
