@@ -71,7 +71,8 @@ export async function createLoginSession(
   return { session, token };
 }
 
-function live(session: LoginSessionRecord, now: number): boolean {
+/** Not revoked and not expired at `now`. */
+export function isLive(session: LoginSessionRecord, now: number): boolean {
   return session.revokedAt === null && session.expiresAt > now;
 }
 
@@ -87,7 +88,7 @@ export async function openLoginSession(deps: ServiceDeps, caller: Caller, token:
   if (!(await servesTenant(deps, caller, parsed.tenantId))) throw notFound();
   const tenant = deps.store.forTenant(parsed.tenantId);
   const session = await tenant.loginSessions.findByTokenHash(parsed.id);
-  if (session === null || session.applicationId !== caller.application.id || !live(session, deps.now())) throw notFound();
+  if (session === null || session.applicationId !== caller.application.id || !isLive(session, deps.now())) throw notFound();
   const user = await tenant.users.get(session.userId);
   if (user === null) throw notFound();
   return { tenant, session, user, token };

@@ -41,6 +41,8 @@ interface LoginDone {
   readonly authTime: number;
   /** The login session token, for a step-up on this session. */
   readonly token: string;
+  /** The login session's id, which the provider's grant is bound to. */
+  readonly sessionId: string;
 }
 
 type Stage =
@@ -271,7 +273,9 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         if (claims.id_token !== undefined) grant.addOIDCClaims(Object.keys(claims.id_token));
         if (claims.userinfo !== undefined) grant.addOIDCClaims(Object.keys(claims.userinfo));
       }
-      result.consent = { grantId: await grant.save() };
+      const grantId = await grant.save();
+      await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId });
+      result.consent = { grantId };
       const redirectTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
       await payloads.destroy(STATE_MODEL, ctx.uid);
       return reply.redirect(redirectTo, 303);
@@ -310,7 +314,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       const token = result.session.token ?? state.login?.token;
       if (token === undefined) throw new PortcullisError('INTERNAL', 'An authenticated answer without a session token.');
       const tenantId = state.login?.tenantId ?? (await tenantIdOfToken(token));
-      const login: LoginDone = { tenantId, userId: result.userId, acr: result.acr, amr: result.amr, authTime: Date.parse(result.session.authTime), token };
+      const login: LoginDone = { tenantId, userId: result.userId, acr: result.acr, amr: result.amr, authTime: Date.parse(result.session.authTime), token, sessionId: result.session.id };
       const floor = floorOfParams(ctx.details.params);
       if (levelOfSessionAcr(login.acr) < floor) {
         if (shown.stepUp === true) return toStage(reply, ctx, { ...state, login, stage: { kind: 'unmet' } });
@@ -399,9 +403,11 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       if (ctx === null) return expired(reply);
       const state = await loadState(ctx.uid);
       // A consent-only interaction (a signed-in user, new scopes): applications are admin-registered, so granted.
-      if (ctx.details.prompt.name === 'consent' && ctx.details.session?.accountId !== undefined) {
+      // The login prompt has passed, so this client's grant is bound to a live login session of this application
+      // (src/http/oidc/grant-sessions.ts); the same grant gains the scopes.
+      if (ctx.details.prompt.name === 'consent' && ctx.details.session?.accountId !== undefined && ctx.details.grantId !== undefined) {
         const provider = await oidc.current();
-        const grant = ctx.details.grantId === undefined ? new provider.Grant({ accountId: ctx.details.session.accountId, clientId: ctx.caller.application.clientId }) : await provider.Grant.find(ctx.details.grantId);
+        const grant = await provider.Grant.find(ctx.details.grantId);
         if (grant === undefined) return expired(reply);
         if (typeof ctx.details.params.scope === 'string') grant.addOIDCScope(ctx.details.params.scope);
         const redirectTo = await provider.interactionResult(request.raw, reply.raw, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });

@@ -18,10 +18,11 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import Provider, { interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { MAX_RESULT_LIFETIME_MS, SIGNING_ALG, type ResultSigner } from '../../services/signing-keys.ts';
-import type { OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
+import type { LoginSessionRecord, OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
 import { verifyHashedToken } from '../tokens.ts';
 import { adapterFactory } from './adapter.ts';
-import { accountIdOf, levelOfOidcAcr, OIDC_ACR_VALUES, parseAccountId } from './assurance-claims.ts';
+import { accountIdOf, levelOfOidcAcr, levelOfSessionAcr, OIDC_ACR_VALUES, parseAccountId } from './assurance-claims.ts';
+import { grantSessions, type GrantSessions } from './grant-sessions.ts';
 import { renderProviderPage } from '../pages/render.ts';
 import { assertNotLocked } from '../../services/factor-verify.ts';
 
@@ -86,16 +87,32 @@ export function requestedLevel(ctx: KoaContextWithOIDC): number {
   return Math.max(0, ...values.map((v) => levelOfOidcAcr(v) ?? 0));
 }
 
-/** The interaction policy: the provider's, plus "the session is below the requested level" on the login prompt. */
-function policyOf(): interactionPolicy.DefaultPolicy {
+/**
+ * The interaction policy: the provider's, plus two checks on the login prompt: "this application has no live login
+ * session behind the provider's session" (src/http/oidc/grant-sessions.ts) and "the session is below the requested
+ * level", where the level held is the lower of the provider session's and the bound login session's current one
+ * (a factor removed since lowers the latter).
+ */
+function policyOf(grants: GrantSessions): interactionPolicy.DefaultPolicy {
   const policy = interactionPolicy.base();
   const login = policy.get('login');
   if (login === undefined) throw new Error('oidc-provider has no login prompt');
+  const bound = (ctx: KoaContextWithOIDC): Promise<LoginSessionRecord | null> => {
+    const clientId = ctx.oidc.client?.clientId;
+    return clientId === undefined ? Promise.resolve(null) : grants.liveSession(ctx.oidc.session?.grantIdFor(clientId), clientId);
+  };
   login.checks.add(
-    new interactionPolicy.Check('acr_below_requested', 'the session does not meet the requested authentication level', 'login_required', (ctx) => {
+    new interactionPolicy.Check('login_session_not_live', 'this application holds no live login session for the user', 'login_required', async (ctx) => {
+      if (ctx.oidc.session?.accountId === undefined) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      return (await bound(ctx)) === null ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  login.checks.add(
+    new interactionPolicy.Check('acr_below_requested', 'the session does not meet the requested authentication level', 'login_required', async (ctx) => {
       const wanted = requestedLevel(ctx);
       if (wanted === 0) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const held = levelOfOidcAcr(ctx.oidc.session?.acr ?? '') ?? 0;
+      const session = await bound(ctx);
+      const held = Math.min(levelOfOidcAcr(ctx.oidc.session?.acr ?? '') ?? 0, session === null ? 0 : levelOfSessionAcr(session.acr));
       return held < wanted ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
     }),
   );
@@ -130,6 +147,8 @@ function basic(id: string, secret: string): string {
 export interface OidcProvider {
   readonly issuer: string;
   readonly cookies: CookiePolicy;
+  /** The login sessions behind the provider's grants. */
+  readonly grants: GrantSessions;
   /** The provider for the current key set. */
   current(): Promise<Provider>;
   /** Handles a request under {@link OIDC_PREFIX} (the prefix already stripped from `req.url`). */
@@ -150,6 +169,7 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
   const issuer = `${options.publicUrl.replace(/\/$/, '')}${OIDC_PREFIX}`;
   const cookies = cookiePolicyOf(options.publicUrl);
   const standIn = (secretHash: string): string => macOf(macKey, 'oidc-client-secret', secretHash);
+  const grants = grantSessions(deps, payloads);
 
   const loadClient = async (clientId: string): Promise<AdapterPayload | null> => {
     const application = await deps.store.applications.findByClientId(clientId);
@@ -204,11 +224,14 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
       userinfo: { enabled: true },
       claimsParameter: { enabled: true },
     },
-    interactions: { policy: policyOf(), url: (_ctx, interaction) => `${INTERACTION_PREFIX}/${interaction.uid}` },
+    interactions: { policy: policyOf(grants), url: (_ctx, interaction) => `${INTERACTION_PREFIX}/${interaction.uid}` },
     issueRefreshToken: (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
-    async findAccount(_ctx, sub) {
+    async findAccount(_ctx, sub, token) {
       const ref = parseAccountId(sub);
       if (ref === null) return undefined;
+      // A code, an access token or a refresh token is honoured only while the login session behind its grant is
+      // live: revoking the session (user, administrator, factor reset) ends what the relying party holds.
+      if (token !== undefined && (await grants.liveSession(token.grantId, token.clientId ?? '')) === null) return undefined;
       const user = await deps.store.forTenant(ref.tenantId).users.get(ref.userId);
       // A user deleted or locked since gets nothing more: no userinfo, no refreshed tokens.
       if (user === null) return undefined;
@@ -256,6 +279,7 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
   return {
     issuer,
     cookies,
+    grants,
     current,
     async handle(req, res) {
       const provider = await current();
