@@ -18,7 +18,7 @@
  * Privileged acts (add or remove a factor, regenerate recovery codes) are the services' own: they judge freshness
  * on this portal login session (DESIGN §1/§3). A `STEP_UP_REQUIRED` answer opens a step-up (`manage-mfa`, max age 0)
  * on that session; once it is answered the waiting act runs. CSRF: every form carries a MAC of the cookie id and
- * the tenant, and a cross-site POST carries no cookie (SameSite=Lax); a present `Origin` must be ours.
+ * the tenant, and a cross-site POST carries no cookie (SameSite=Lax); an `Origin` naming another site is refused.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import formbody from '@fastify/formbody';
@@ -71,6 +71,8 @@ type Stage =
 interface Flash {
   readonly role: 'alert' | 'status';
   readonly id: AccountMessageId;
+  /** The stable error code of a refusal (shown beside its text). */
+  readonly code?: string;
 }
 
 interface PortalState {
@@ -222,8 +224,10 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     }
 
     function csrfOk(request: FastifyRequest, ctx: Ctx): boolean {
+      // A named foreign origin is refused outright. Our pages send no referrer, so the browser's own form posts say
+      // `Origin: null`: that, like no Origin, is left to the token and the SameSite=Lax cookie.
       const origin = request.headers.origin;
-      if (origin !== undefined && origin !== ourOrigin) return false;
+      if (origin !== undefined && origin !== 'null' && origin !== ourOrigin) return false;
       const given = (request.body as Record<string, unknown> | undefined)?.csrf;
       if (typeof given !== 'string' || cookieOf(request) !== ctx.cookie) return false;
       const want = Buffer.from(csrfOf(ctx.cookie, ctx.tenant.id));
@@ -245,7 +249,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
           { href: `${ctx.base}/sessions`, label: t('account.nav.sessions'), current: current === 'sessions' },
           { href: `${ctx.base}/activity`, label: t('account.nav.activity'), current: current === 'activity' },
         ],
-        flash: flash === null ? null : { role: flash.role, text: t(flash.id) },
+        flash: flash === null ? null : { role: flash.role, text: t(flash.id), code: flash.code ?? '' },
       };
     }
 
@@ -460,7 +464,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
             return advance(request, reply, ctx, result);
           }
           case 'MFA_DISABLE_BLOCKED':
-            return home(reply, ctx, { role: 'alert', id: 'account.error.disable_blocked' }, 409);
+            return home(reply, ctx, { role: 'alert', id: 'account.error.disable_blocked', code: error.code }, 409);
           case 'FACTOR_NOT_FOUND':
             return home(reply, ctx, { role: 'alert', id: 'account.error.factor_not_found' }, 404);
           case 'FACTOR_ALREADY_ACTIVE':

@@ -60,7 +60,7 @@ forEachDialect((dialect) => {
       const confirm = await browser.visit(`/account/acme/factors/${totp.id}/remove`);
       const refused = await browser.submit(confirm, `/account/acme/factors/${totp.id}/remove`, {});
       assert.equal(refused.status, 409);
-      assert.match(refused.html, /role="alert"[\s\S]*it is your last accepted factor/);
+      assert.match(refused.html, /role="alert"[\s\S]*it is your last accepted factor[\s\S]*MFA_DISABLE_BLOCKED/);
       assert.equal((await factorsOf(acme.tenantId, acme.userId)).filter((f) => f.type === 'totp').length, 1);
       const after = await live.runtime.store.forTenant(acme.tenantId).audit.list({ limit: 200 });
       assert.ok(after.items.some((e) => e.event === 'mfa.disable_blocked' && e.subject === totp.id));
