@@ -48,6 +48,13 @@ export const ACCOUNT_PREFIX = '/account';
 
 const STATE_MODEL = 'PortcullisAccount';
 const COOKIE_VALUE = /^pca_[A-Za-z0-9_-]{43}$/;
+/** Factor and session ids are UUIDs; anything else in a URL is "not found" before it reaches a query. */
+const ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const NO_SUCH_ID = '00000000-0000-0000-0000-000000000000';
+const idParam = (request: FastifyRequest, name: 'factorId' | 'sessionId'): string => {
+  const value = (request.params as Record<string, string>)[name] ?? '';
+  return ID_SHAPE.test(value) ? value : NO_SUCH_ID;
+};
 
 export interface AccountPortalOptions {
   readonly deps: ServiceDeps;
@@ -599,7 +606,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     post(
       '/factors/:factorId/remove',
       async (request, reply, ctx) => {
-        const factorId = (request.params as { factorId: string }).factorId.slice(0, 64);
+        const factorId = idParam(request, 'factorId');
         return act(request, reply, ctx, { kind: 'remove', factorId });
       },
       { signedIn: true },
@@ -608,7 +615,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     post(
       '/factors/:factorId/rename',
       async (request, reply, ctx, body) => {
-        const factorId = (request.params as { factorId: string }).factorId.slice(0, 64);
+        const factorId = idParam(request, 'factorId');
         try {
           await renameOwnFactor(deps, ctx.caller, { sessionToken: ctx.state.login ?? undefined, factorId, label: body.label });
         } catch (error) {
@@ -627,7 +634,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     post(
       '/sessions/:sessionId/revoke',
       async (request, reply, ctx) => {
-        const sessionId = (request.params as { sessionId: string }).sessionId.slice(0, 64);
+        const sessionId = idParam(request, 'sessionId');
         try {
           const { current } = await revokeAccountSession(deps, ctx.caller, ctx.state.login ?? undefined, sessionId);
           if (current) return await signOutHere(reply, ctx);
@@ -700,7 +707,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     });
 
     page('/factors/:factorId/rename', async (request, reply, ctx) => {
-      const factorId = (request.params as { factorId: string }).factorId;
+      const factorId = idParam(request, 'factorId');
       const overview = await accountOverview(deps, ctx.caller, ctx.state.login);
       const factor = overview.factors.find((f) => f.id === factorId && f.type !== 'recovery_codes');
       if (factor === undefined) return home(reply, ctx, { role: 'alert', id: 'account.error.factor_not_found' }, 404);
@@ -708,7 +715,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     });
 
     page('/factors/:factorId/remove', async (request, reply, ctx) => {
-      const factorId = (request.params as { factorId: string }).factorId;
+      const factorId = idParam(request, 'factorId');
       const overview = await accountOverview(deps, ctx.caller, ctx.state.login);
       const factor = overview.factors.find((f) => f.id === factorId && f.type !== 'recovery_codes');
       if (factor === undefined) return home(reply, ctx, { role: 'alert', id: 'account.error.factor_not_found' }, 404);

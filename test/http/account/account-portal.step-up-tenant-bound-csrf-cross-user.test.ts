@@ -130,6 +130,18 @@ forEachDialect((dialect) => {
       const revoke = await eveSession.browser.visit(`/account/acme/sessions/${target.id}/revoke`, { method: 'POST', form: { csrf: eveCsrf } });
       assert.match(revoke.html, /That session has already ended/);
       assert.equal((await live.runtime.store.forTenant(acme.tenantId).loginSessions.listLive(acme.userId, live.now())).length, adaSessions.length);
+      // Malformed ids and labels: a 4xx page, never a 5xx, nothing changed.
+      for (const id of ['%00', 'x'.repeat(500), '1%27%20or%201%3D1', adaTotp.id.toUpperCase().replace(/-/g, '')]) {
+        for (const path of [`/factors/${id}/rename`, `/factors/${id}/remove`, `/sessions/${id}/revoke`]) {
+          const res = await ada.browser.visit(`/account/acme${path}`, { method: 'POST', form: { csrf, label: 'x' } });
+          assert.ok(res.status < 500, `${path}: ${res.status}`);
+        }
+      }
+      for (const label of ['', ' ', 'a\u0000b', 'x'.repeat(65), 'line\nbreak']) {
+        const res = await ada.browser.visit(`/account/acme/factors/${adaTotp.id}/rename`, { method: 'POST', form: { csrf, label } });
+        assert.equal(res.status, 400, JSON.stringify(label));
+      }
+      assert.deepEqual(await factorsOf(acme.tenantId, acme.userId), adaBefore);
       // Ada's own rename works (a label, no step-up), and is audited.
       const renamed = await ada.browser.visit(`/account/acme/factors/${adaTotp.id}/rename`, { method: 'POST', form: { csrf, label: 'Work phone' } });
       assert.match(renamed.html, /The name was saved/);
