@@ -12,6 +12,7 @@ import { registerAdminRoutes } from './http/routes/admin/index.ts';
 import { clientCredentialsAuthenticator, registerAuthRoutes } from './http/routes/auth/index.ts';
 import { registerWellKnownRoutes } from './http/routes/well-known.ts';
 import { registerOidcRoutes } from './http/oidc/index.ts';
+import { registerAccountPortal } from './http/account/portal.ts';
 import { hkdfSync } from 'node:crypto';
 import { generateToken, hashToken } from './http/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
@@ -106,6 +107,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     registerRootRoutes: async (app) => {
       await registerWellKnownRoutes(app, signer, deps.now);
       await registerOidcRoutes(app, { deps, signer, payloads: oidcPayloadRepository(database), clients: oidcClients, publicUrl: config.publicUrl, macKey });
+      await registerAccountPortal(app, { deps, payloads: oidcPayloadRepository(database), publicUrl: config.publicUrl, macKey });
     },
     registerRoutes: async (app) => {
       await registerAdminRoutes(app, deps, oidcClients);

@@ -20,6 +20,8 @@ export const AUDIT_EVENTS = [
   'mfa.notice_sent',
   'mfa.abandoned',
   'mfa.shadow_diff',
+  // the account portal: a user renamed one of their factors
+  'mfa.factor_renamed',
   'mfa.shadow_policy_saved',
   'mfa.shadow_policy_cleared',
   // administrative changes outside the MFA catalogue

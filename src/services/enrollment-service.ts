@@ -16,6 +16,9 @@ import { pausePoint } from '../testing/pause-point.ts';
 /** A pending factor that is not confirmed in this time is swept; it never counts meanwhile (SECURITY rule 5). */
 export const PENDING_FACTOR_TTL_MS = 10 * 60_000;
 
+/** At most this many authenticator apps per user (a voluntary enrollment may add backups up to it). */
+export const MAX_TOTP_FACTORS = 5;
+
 /** A factor the user can still present: anything active, recovery codes while some remain. */
 async function holdsAnyFactor(tenant: TenantStore, userId: string, factors: readonly FactorRecord[]): Promise<boolean> {
   for (const f of factors) {
@@ -111,9 +114,12 @@ export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, inp
   assertMayEnroll(session, 'totp');
   const active = await tenant.factors.listForUser(user.id, 'active');
   // After break-glass (a recovery code answered the challenge: the authenticator is presumably lost) the new app
-  // replaces the old one on confirmation; otherwise one authenticator app per user.
-  if (active.some((f) => f.type === 'totp') && !usedBreakGlass(session)) {
-    throw new PortcullisError('FACTOR_ALREADY_ACTIVE', 'The user already has an authenticator app; remove it first.');
+  // replaces the old one on confirmation. Inside a sign-in, one authenticator app per user; a voluntary enrollment
+  // (a privileged act on a fresh session, e.g. the account portal) may add another app — a backup device — up to
+  // MAX_TOTP_FACTORS.
+  const totps = active.filter((f) => f.type === 'totp').length;
+  if (totps > 0 && !usedBreakGlass(session) && (session.purpose !== 'enrollment' || totps >= MAX_TOTP_FACTORS)) {
+    throw new PortcullisError('FACTOR_ALREADY_ACTIVE', session.purpose === 'enrollment' ? `The user already has ${MAX_TOTP_FACTORS} authenticator apps; remove one first.` : 'The user already has an authenticator app; remove it first.');
   }
   const now = deps.now();
   const policy = await loadPolicy(tenant, caller.application, user.id, now);

@@ -115,6 +115,7 @@ export function factorRepository(b: Binding, tenantId: string): FactorRepository
           .executeTakeFirst(),
       ),
     touch: async (id, now) => changed(await scoped().set({ last_used_at: now }).where('id', '=', id).executeTakeFirst()),
+    rename: async (id, userId, label) => changed(await scoped().set({ label }).where('id', '=', id).where('user_id', '=', userId).where('status', '=', 'active').executeTakeFirst()),
     // SECURITY rule 3: one UPDATE … RETURNING, exact under concurrency.
     recordFailure: async (id, now, options) => {
       const limit = options?.limit ?? FACTOR_FAILURE_LIMIT;

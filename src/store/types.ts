@@ -480,6 +480,8 @@ export interface FactorRepository {
   advanceTotpStep(id: string, step: number, spent?: { readonly at: Millis }): Promise<boolean>;
   /** Sets `lastUsedAt`. */
   touch(id: string, now: Millis): Promise<boolean>;
+  /** Sets the label of one of the user's active factors; false when there is no such factor. */
+  rename(id: string, userId: string, label: string): Promise<boolean>;
   /** One atomic increment of the factor's consecutive failures (default limit 10, cool-down 15 min). */
   recordFailure(id: string, now: Millis, options?: FailureOptions): Promise<FailureState | null>;
   /** Clears the factor's failure count and lock. */
