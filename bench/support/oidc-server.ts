@@ -7,6 +7,8 @@
  * (never requested: the scripted client stops at it and redeems the code).
  *
  *   → `{type: 'ready', url, clientId, clientSecret, redirectUri, slug, password, users}` once seeded
+ *   ← `{type: 'cpu'}`   → `{type: 'cpu', micros}`: this process's CPU time so far (user + system, every thread:
+ *                          argon2id runs on libuv's pool), so the parent can charge each flow its server CPU;
  *   ← `{type: 'close'}` → `{type: 'closed'}`, then the process exits.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,6 +31,7 @@ export type OidcServerReply =
       readonly password: string;
       readonly users: readonly { readonly email: string; readonly secretHex: string }[];
     }
+  | { readonly type: 'cpu'; readonly micros: number }
   | { readonly type: 'closed' };
 
 const PASSWORD = 'correct horse battery staple';
@@ -64,6 +67,11 @@ await oidcClientRepository(server.runtime.database).put(application.id, { redire
 const users = await seedTotpUsers(server.runtime, tenant.id, Number(args.users), 'oidc', await hashPassword(PASSWORD));
 
 process.on('message', (message: { type: string }) => {
+  if (message.type === 'cpu') {
+    const usage = process.cpuUsage();
+    send({ type: 'cpu', micros: usage.user + usage.system } satisfies OidcServerReply);
+    return;
+  }
   if (message.type !== 'close') return;
   void server.close().then(() => send({ type: 'closed' } satisfies OidcServerReply, undefined, undefined, () => process.exit(0)));
 });
