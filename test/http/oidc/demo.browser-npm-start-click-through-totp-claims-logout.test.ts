@@ -6,7 +6,8 @@
  * and lands back on the demo page, which shows the verified ID token's claims: acr loa:2, amr with otp and mfa, an
  * auth_time of this sign-in. "Sign out" runs RP-initiated logout and returns to the demo page; a second sign-in then
  * asks for the password again and for a TOTP code. axe finds no serious violation on any page; the screenshots of
- * the README's "Click through the demo" are taken here (docs/screenshots/demo-*.png).
+ * the README's "Click through the demo" are taken here (docs/screenshots/demo-*.png). With PORTCULLIS_DEMO=false the
+ * console prints no demo user and /demo is not served.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,31 +31,54 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+interface Cli {
+  readonly child: ChildProcess;
+  readonly base: string;
+  /** What it printed on standard output so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** The CLI as `npm start` runs it, in a terminal's environment (defaults: dev profile, demo on) plus `extra`. */
+async function startCli(extra: Record<string, string> = {}): Promise<Cli> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-demo-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.toLowerCase().startsWith('npm_') && !key.startsWith('PORTCULLIS_') && key !== 'DATABASE_URL') env[key] = value;
+  Object.assign(env, { PORTCULLIS_DATA_DIR: join(dir, 'data'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...extra });
+  const child = spawn(process.execPath, ['src/cli/main.ts', 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // The admin token comes last but one; the demo (when on) last.
+  const done = extra.PORTCULLIS_DEMO === 'false' ? /Use it as: Authorization: Bearer \S+\n/ : /password: \S+\n/;
+  for (let i = 0; i < 300 && !done.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  return {
+    child,
+    base: `http://localhost:${port}`,
+    output: () => output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('the demo after npm start, in chromium', { skip: SKIP_WITHOUT_CHROMIUM }, () => {
-  let server: ChildProcess | undefined;
+  let cli: Cli | undefined;
   let browser: Browser | undefined;
-  let dir = '';
   let base = '';
   let console = '';
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-demo-'));
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    // A terminal's environment: the defaults (dev profile, demo on), only the data folder and port chosen.
-    const env: NodeJS.ProcessEnv = {};
-    for (const [key, value] of Object.entries(process.env)) if (!key.toLowerCase().startsWith('npm_') && !key.startsWith('PORTCULLIS_') && key !== 'DATABASE_URL') env[key] = value;
-    Object.assign(env, { PORTCULLIS_DATA_DIR: join(dir, 'data'), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
-    server = spawn(process.execPath, ['src/cli/main.ts', 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout?.on('data', (chunk: Buffer) => (console += chunk.toString()));
-    for (let i = 0; i < 300 && !/password: \S+\n/.test(console); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    cli = await startCli();
+    base = cli.base;
+    console = cli.output();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();
-    server?.kill('SIGTERM');
-    if (server !== undefined && server.exitCode === null) await new Promise((resolve) => server?.once('exit', resolve));
-    rmSync(dir, { recursive: true, force: true });
+    await cli?.stop();
   });
 
   it('prints the demo user, and a click-through from /demo enrolls TOTP and shows acr loa:2 with otp in amr; sign-out returns to /demo', async () => {
@@ -112,5 +136,18 @@ describe('the demo after npm start, in chromium', { skip: SKIP_WITHOUT_CHROMIUM 
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Verify it’s you' }).waitFor();
     await context.close();
+  });
+
+  it('PORTCULLIS_DEMO=false: no demo user printed, and /demo is not served', async () => {
+    const off = await startCli({ PORTCULLIS_DEMO: 'false' });
+    try {
+      assert.match(off.output(), /First platform admin token/);
+      assert.doesNotMatch(off.output(), /Demo|demo@example\.com|password:/);
+      const res = await fetch(`${off.base}/demo`);
+      await res.arrayBuffer();
+      assert.equal(res.status, 404);
+    } finally {
+      await off.stop();
+    }
   });
 });
