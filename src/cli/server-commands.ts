@@ -38,8 +38,9 @@ const START_USAGE = `Usage: portcullis start
 Starts the server. Configuration comes from environment variables (and PORTCULLIS_CONFIG=file.json):
   PORT (8080), HOST, DATABASE_URL (postgres://…; absent: SQLite under PORTCULLIS_DATA_DIR, default ./data),
   PORTCULLIS_SECRET_KEY (base64, 32 bytes; the dev profile creates <dataDir>/secret.key instead),
-  PORTCULLIS_PROFILE (dev | production), LOG_LEVEL, PUBLIC_URL.
-On an empty database it creates the first platform admin token and prints it once.
+  PORTCULLIS_PROFILE (dev | production), LOG_LEVEL, PUBLIC_URL, PORTCULLIS_DEMO (dev default true).
+On an empty database it creates the first platform admin token and prints it once, and (demo on) a demo
+tenant, user and OIDC client for the demo application at /demo, printing the demo user's password.
 `;
 
 export const START_COMMAND: CliCommand = {
@@ -68,6 +69,8 @@ export const START_COMMAND: CliCommand = {
       );
     }
     const token = await bootstrapFirstAdmin(runtime.store, Date.now());
+    // The demo comes with the first admin token: on an empty database, made by the one node that made the token.
+    const demo = token !== null && config.demo ? await runtime.createDemo() : null;
     const timer = setInterval(() => {
       sweep(runtime.store, Date.now()).catch((error: unknown) => logger.warn({ err: error }, 'housekeeping sweep failed; will retry'));
     }, SWEEP_INTERVAL_MS);
@@ -94,6 +97,13 @@ export const START_COMMAND: CliCommand = {
     io.stdout(`API docs: ${where}/api/docs\n`);
     if (token !== null) {
       io.stdout(`\nFirst platform admin token (shown once, store it now):\n\n  ${token}\n\nUse it as: Authorization: Bearer ${token}\n\n`);
+    }
+    if (demo !== null) {
+      io.stdout(
+        `Demo (dev profile; PORTCULLIS_DEMO=false turns it off): open ${demo.url} and sign in as\n\n` +
+          `  email:    ${demo.email}\n  password: ${demo.password}\n\n` +
+          'The demo tenant requires an authenticator app: the first sign-in sets one up.\n\n',
+      );
     }
     // The process now lives until a signal; startServer's handlers shut it down gracefully.
     return await new Promise<number>(() => undefined);

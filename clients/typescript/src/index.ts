@@ -72,3 +72,5 @@ export function createPortcullisClient(options: PortcullisClientOptions): Portcu
   client.use(credentials);
   return client;
 }
+
+export { checkUserAuthentication, insufficientUserAuthentication, parseStepUpChallenge, PORTCULLIS_ACR_ORDER, type AuthenticationCheck, type AuthenticationClaims, type AuthenticationRequirement, type StepUpChallenge } from './step-up-challenge.ts';

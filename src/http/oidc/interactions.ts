@@ -23,6 +23,8 @@ import { parseToken } from '../../services/session-token.ts';
 import { generateToken } from '../tokens.ts';
 import type { PortcullisApp } from '../app.ts';
 import { ASSETS, PAGES_CSP, renderPage } from '../pages/render.ts';
+import { requestNow } from '../dev-clock.ts';
+import type { ServiceDeps } from '../../services/deps.ts';
 import { translate, type MessageId } from '../pages/messages.ts';
 import { accountIdOf, acrOfLevel, levelOfOidcAcr, levelOfSessionAcr } from './assurance-claims.ts';
 import { INTERACTION_PREFIX, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
@@ -124,6 +126,8 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
     await scope.register(formbody, { bodyLimit: 8 * 1024 });
 
     const csrfOf = (uid: string): string => macOf(macKey, 'csrf', uid);
+    // The services' clock for one request: the development clock's instant when it set one, as for the API routes.
+    const depsFor = (request: FastifyRequest): ServiceDeps => ({ ...deps, logger: request.log, now: requestNow(request, deps.now) });
     const aad = (uid: string): string => `oidc-interaction:${uid}`;
 
     async function loadState(uid: string): Promise<FlowState> {
@@ -240,7 +244,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
           return page(reply, uid, 'recovery-codes', translate('codes.title'), { action: `${base(uid)}/continue`, codes: [] }, status);
         case 'grace': {
           const ends = new Date(stage.endsAt);
-          const days = Math.max(0, Math.ceil((ends.getTime() - deps.now()) / 86_400_000));
+          const days = Math.max(0, Math.ceil((ends.getTime() - requestNow(reply.request, deps.now)()) / 86_400_000));
           const date = ends.toISOString().slice(0, 10);
           return page(reply, uid, 'grace', translate('grace.title'), {
             bannerText: days > 0 ? translate('grace.banner', { days, date }) : translate('grace.banner.today', { date }),
@@ -319,7 +323,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       if (levelOfSessionAcr(login.acr) < floor) {
         if (shown.stepUp === true) return toStage(reply, ctx, { ...state, login, stage: { kind: 'unmet' } });
         // acr_values only raise the floor: the same step-up decision as the API, on this new session.
-        const stepped = await stepUp(deps, ctx.caller, { sessionToken: token, action: OIDC_STEP_UP_ACTION, maxAgeSeconds: 0, context: contextOf(request, reply) });
+        const stepped = await stepUp(depsFor(request), ctx.caller, { sessionToken: token, action: OIDC_STEP_UP_ACTION, maxAgeSeconds: 0, context: contextOf(request, reply) });
         return advance(request, reply, ctx, { ...state, login }, stepped, { stepUp: true });
       }
       if (shown.recoveryCodes !== undefined && shown.recoveryCodes !== null && shown.recoveryCodes.length > 0) {
@@ -423,7 +427,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       const password = text(body.password, 1024);
       const next: FlowState = { tenant: tenant === '' ? null : tenant, stage: { kind: 'signin' }, login: null };
       if (tenant === '' || identifier === '' || password === '') return show(reply, ctx, next, { error: translate('signin.error.invalid'), identifier }, 400);
-      const result = await signIn(deps, ctx.caller, { tenant, identifier, password, context: contextOf(request, reply) });
+      const result = await signIn(depsFor(request), ctx.caller, { tenant, identifier, password, context: contextOf(request, reply) });
       return advance(request, reply, ctx, next, result);
     });
 
@@ -431,22 +435,22 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       if (state.stage.kind !== 'challenge') return show(reply, ctx, state);
       const method = text(body.method, 40);
       const code = text(body.code, 128).trim();
-      const result = await verify(deps, ctx.caller, { mfaSessionId: state.stage.mfaSessionId, method, code });
+      const result = await verify(depsFor(request), ctx.caller, { mfaSessionId: state.stage.mfaSessionId, method, code });
       return advance(request, reply, ctx, state, result, { stepUp: state.stage.stepUp });
     });
 
-    post('/enroll', async (_request, reply, ctx, state, body) => {
+    post('/enroll', async (request, reply, ctx, state, body) => {
       if (state.stage.kind !== 'wall') return show(reply, ctx, state);
       const type = text(body.type, 40) as FactorType;
       if (type !== 'totp' || !state.stage.enrollOptions.includes(type)) return show(reply, ctx, state, { error: translate('challenge.error.not_allowed') }, 400);
-      const started = await beginTotpEnrollment(deps, ctx.caller, { mfaSessionId: state.stage.mfaSessionId });
+      const started = await beginTotpEnrollment(depsFor(request), ctx.caller, { mfaSessionId: state.stage.mfaSessionId });
       return toStage(reply, ctx, { ...state, stage: { kind: 'enroll_totp', mfaSessionId: state.stage.mfaSessionId, factorId: started.factorId, secret: started.secret, qrSvg: started.qrSvg, voluntary: false } });
     });
 
     post('/enroll/confirm', async (request, reply, ctx, state, body) => {
       const stage = state.stage;
       if (stage.kind !== 'enroll_totp') return show(reply, ctx, state);
-      const confirmed = await confirmTotpEnrollment(deps, ctx.caller, { mfaSessionId: stage.mfaSessionId, factorId: stage.factorId, code: text(body.code, 16).trim() });
+      const confirmed = await confirmTotpEnrollment(depsFor(request), ctx.caller, { mfaSessionId: stage.mfaSessionId, factorId: stage.factorId, code: text(body.code, 16).trim() });
       if (confirmed.status === 'enrolled') {
         // A voluntary enrollment from the grace banner: the session stays what it was (enrolling is not an MFA).
         if (state.login === null) return expired(reply);
@@ -461,9 +465,9 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
 
     post('/grace/setup', async (request, reply, ctx, state) => {
       if (state.stage.kind !== 'grace' || state.login === null) return show(reply, ctx, state);
-      const opened = await startEnrollment(deps, ctx.caller, { sessionToken: state.login.token, context: contextOf(request, reply) });
+      const opened = await startEnrollment(depsFor(request), ctx.caller, { sessionToken: state.login.token, context: contextOf(request, reply) });
       if (!opened.enrollOptions.includes('totp')) return finish(reply, request, ctx, state.login);
-      const started = await beginTotpEnrollment(deps, ctx.caller, { mfaSessionId: opened.mfaSessionId });
+      const started = await beginTotpEnrollment(depsFor(request), ctx.caller, { mfaSessionId: opened.mfaSessionId });
       return toStage(reply, ctx, { ...state, stage: { kind: 'enroll_totp', mfaSessionId: opened.mfaSessionId, factorId: started.factorId, secret: started.secret, qrSvg: started.qrSvg, voluntary: true } });
     });
 

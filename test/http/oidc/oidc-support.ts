@@ -43,14 +43,15 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startLiveServer(dialect: Dialect): Promise<LiveServer> {
+/** `env`: more configuration, as environment variables (e.g. `PORTCULLIS_DEV_CLOCK_HEADER`). */
+export async function startLiveServer(dialect: Dialect, env: Record<string, string> = {}): Promise<LiveServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'portcullis-oidc-'));
   const port = await freePort();
   const base = `http://localhost:${port}`;
   const pgUrl = dialect === 'postgres' ? postgresTestUrl() : undefined;
   const schema = pgUrl === undefined ? undefined : await createFreshSchema(pgUrl, 'oidc');
   const loaded = loadConfig(
-    { PORTCULLIS_DATA_DIR: dataDir, PORTCULLIS_SECRET_KEY: randomBytes(32).toString('base64'), PUBLIC_URL: base, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...(pgUrl === undefined ? {} : { DATABASE_URL: pgUrl }) },
+    { PORTCULLIS_DATA_DIR: dataDir, PORTCULLIS_SECRET_KEY: randomBytes(32).toString('base64'), PUBLIC_URL: base, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...(pgUrl === undefined ? {} : { DATABASE_URL: pgUrl }), ...env },
     () => '',
   );
   assert.ok(loaded.ok, JSON.stringify(loaded));
