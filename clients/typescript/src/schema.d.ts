@@ -6574,6 +6574,490 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{tenantId}/users/{userId}/trusted-devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user’s remembered devices (never their tokens) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description An id (UUID) */
+                    tenantId: string;
+                    /** @description An id (UUID) */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                id: string;
+                                applicationId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description The last MFA on the device; trust lasts trustedDeviceDays from it
+                                 */
+                                mfaAt: string;
+                                lastUsedAt: string | null;
+                                userAgent: string | null;
+                                ip: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Revoke every remembered device of a user (and every device and network the risk engine knows for them) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description An id (UUID) */
+                    tenantId: string;
+                    /** @description An id (UUID) */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            revoked: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenantId}/users/{userId}/trusted-devices/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one remembered device of a user */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description An id (UUID) */
+                    tenantId: string;
+                    /** @description An id (UUID) */
+                    userId: string;
+                    /** @description An id (UUID) */
+                    deviceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tenants/{tenantId}/users/{userId}/grace": {
         parameters: {
             query?: never;
@@ -9299,6 +9783,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -9355,6 +9841,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -9641,6 +10138,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -9697,6 +10196,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -10307,6 +10817,8 @@ export interface paths {
                         mfaSessionId: string;
                         method: "webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes";
                         code: string;
+                        /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
+                        rememberDevice?: boolean;
                     };
                 };
             };
@@ -10362,6 +10874,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -10650,6 +11173,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -10706,6 +11231,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -10988,6 +11524,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -11314,6 +11852,8 @@ export interface paths {
                         mfaSessionId: string;
                         factorId: string;
                         code: string;
+                        /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
+                        rememberDevice?: boolean;
                     };
                 };
             };
@@ -11369,6 +11909,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -12125,6 +12676,322 @@ export interface paths {
                 header?: never;
                 path: {
                     sessionId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            revoked: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user's remembered devices (never their tokens) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            devices: {
+                                id: string;
+                                applicationId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description The last MFA on the device; trust lasts trustedDeviceDays from it
+                                 */
+                                mfaAt: string;
+                                lastUsedAt: string | null;
+                                userAgent: string | null;
+                                ip: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/devices/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Forget one of the signed-in user’s remembered devices; its token stops working */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
                 };
                 cookie?: never;
             };
