@@ -69,9 +69,9 @@ export interface BenchCluster {
 /**
  * Starts `count` servers on one fresh database of `dialect` (each with its own runtime and connection pool, all
  * with one secret key), one after the other so that the first runs the migrations. On SQLite several nodes share
- * the one file from one process.
+ * the one file from one process. `env` adds configuration variables (e.g. the risk engine's GeoIP and deny lists).
  */
-export async function startBenchCluster(dialect: BenchDialect, count: number): Promise<BenchCluster> {
+export async function startBenchCluster(dialect: BenchDialect, count: number, env: Readonly<Record<string, string>> = {}): Promise<BenchCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const pgUrl = dialect === 'postgres' ? benchPostgresUrl() : null;
   let schema: string | null = null;
@@ -92,6 +92,7 @@ export async function startBenchCluster(dialect: BenchDialect, count: number): P
       HOST: '127.0.0.1',
       PORT: '0',
       ...(pgUrl === null ? {} : { DATABASE_URL: pgUrl }),
+      ...env,
     });
     if (!loaded.ok) throw new Error(`bench configuration: ${loaded.errors.join('; ')}`);
     const config = loaded.config;
