@@ -347,6 +347,8 @@ export function loginSessionRepository(b: Binding, tenantId: string): LoginSessi
       if (applicationId !== undefined) q = q.where('application_id', '=', applicationId);
       return (await q.orderBy('created_at', 'desc').orderBy('id').execute()).map(toLoginSession);
     },
+    listLiveForTenant: async (now) =>
+      (await db.selectFrom('login_sessions').selectAll().where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', now).orderBy('created_at').orderBy('id').execute()).map(toLoginSession),
     update: (id, patch, now, expectedTokenHash) =>
       write('The session', async () => {
         let q = live(now)

@@ -654,6 +654,8 @@ export interface LoginSessionRepository {
   findByTokenHash(tokenHash: string): Promise<LoginSessionRecord | null>;
   /** The user's live sessions (optionally of one application), newest first. */
   listLive(userId: string, now: Millis, applicationId?: string): Promise<readonly LoginSessionRecord[]>;
+  /** Every live session of the tenant, oldest first (a policy roll-out's sweep). */
+  listLiveForTenant(now: Millis): Promise<readonly LoginSessionRecord[]>;
   /**
    * Changes a live session; with `expectedTokenHash`, only while it still holds that token (a rotation or
    * step-up that raced another loses). Also marks it seen. True for exactly one concurrent caller.

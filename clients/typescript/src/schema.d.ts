@@ -1713,6 +1713,13 @@ export interface paths {
                                     field: string;
                                     message: string;
                                 }[];
+                                /** @description Present when the save named ?noncompliant= */
+                                rollout?: {
+                                    mode: "wall" | "revoke_sessions";
+                                    sessionsRevoked: number;
+                                    /** @description Users whose live sessions were ended (none for wall) */
+                                    usersAffected: string[];
+                                };
                             };
                         };
                     };
@@ -3231,6 +3238,13 @@ export interface paths {
                                 field: string;
                                 message: string;
                             }[];
+                            /** @description Present when the save named ?noncompliant= */
+                            rollout?: {
+                                mode: "wall" | "revoke_sessions";
+                                sessionsRevoked: number;
+                                /** @description Users whose live sessions were ended (none for wall) */
+                                usersAffected: string[];
+                            };
                         };
                     };
                 };
@@ -3579,11 +3593,14 @@ export interface paths {
         };
         /**
          * Save a new version of the tenant layer
-         * @description The body is the whole layer (fields left out are inherited) plus an optional `effectiveAt` to announce the change ahead. Each save is a new version. A bad value answers 400 INVALID_POLICY with `errors: [{ field, message }]`.
+         * @description The body is the whole layer (fields left out are inherited) plus an optional `effectiveAt` to announce the change ahead. Each save is a new version. A bad value answers 400 INVALID_POLICY with `errors: [{ field, message }]`. `?noncompliant=revoke_sessions` (in force now only) also ends the live sessions of users the new version walls; `wall` (the default) leaves them to the enrollment wall at their next sign-in.
          */
         put: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Users the saved version leaves without an acceptable factor: wall = the enrollment wall at their next sign-in (default); revoke_sessions = their live login sessions end now (audited session.revoked, reason policy_rollout) */
+                    noncompliant?: "wall" | "revoke_sessions";
+                };
                 header?: never;
                 path: {
                     /** @description An id (UUID) */
@@ -3683,6 +3700,13 @@ export interface paths {
                                 field: string;
                                 message: string;
                             }[];
+                            /** @description Present when the save named ?noncompliant= */
+                            rollout?: {
+                                mode: "wall" | "revoke_sessions";
+                                sessionsRevoked: number;
+                                /** @description Users whose live sessions were ended (none for wall) */
+                                usersAffected: string[];
+                            };
                         };
                     };
                 };
@@ -4139,6 +4163,13 @@ export interface paths {
                                 field: string;
                                 message: string;
                             }[];
+                            /** @description Present when the save named ?noncompliant= */
+                            rollout?: {
+                                mode: "wall" | "revoke_sessions";
+                                sessionsRevoked: number;
+                                /** @description Users whose live sessions were ended (none for wall) */
+                                usersAffected: string[];
+                            };
                         };
                     };
                 };
