@@ -81,14 +81,18 @@ export async function grantDeviceTrust(
 
 /**
  * Rotates a used token (inside the sign-in's transaction): conditional on the hash still being the one presented,
- * so of two sign-ins with one token exactly one succeeds; the other fails closed (`CONFLICT`, rolled back).
+ * so of two sign-ins with one token exactly one succeeds; the other gets null and fails closed (the caller rolls
+ * back and answers `CONFLICT`).
  */
-export async function rotateDeviceTrust(t: TenantStore, device: RememberedDeviceRecord, trustedDeviceDays: number, now: number): Promise<IssuedDeviceToken> {
+export async function rotateDeviceTrust(t: TenantStore, device: RememberedDeviceRecord, trustedDeviceDays: number, now: number): Promise<IssuedDeviceToken | null> {
   const { token, hash } = newDeviceToken();
-  if (!(await t.trustedDevices.rotateRemembered(device.id, device.tokenHash, hash, now))) {
-    throw new PortcullisError('CONFLICT', 'The device token was already used; sign in again.');
-  }
+  if (!(await t.trustedDevices.rotateRemembered(device.id, device.tokenHash, hash, now))) return null;
   return { token, id: device.id, expiresAt: device.mfaAt + trustedDeviceDays * DAY_MS };
+}
+
+/** The answer to a sign-in that lost the race for its device token (the other use rotated it first). */
+export function deviceTokenSpent(): PortcullisError {
+  return new PortcullisError('CONFLICT', 'The device token was already used; sign in again.');
 }
 
 /** What a listing shows of a remembered device (never a token or its hash). */

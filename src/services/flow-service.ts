@@ -9,7 +9,7 @@ import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, s
 import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
-import { grantDeviceTrust, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
+import { deviceTokenSpent, grantDeviceTrust, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
@@ -36,8 +36,8 @@ export function actorOf(caller: Caller): string {
 
 /** A transaction that lost its claim on an MFA session, or its single-use write: rolled back, then answered. */
 class LostRace extends Error {
-  readonly what: 'session' | 'proof';
-  constructor(what: 'session' | 'proof') {
+  readonly what: 'session' | 'proof' | 'device';
+  constructor(what: 'session' | 'proof' | 'device') {
     super(what);
     this.what = what;
   }
@@ -99,6 +99,7 @@ async function conclude(
   const lost = async (race: LostRace): Promise<never> => {
     await evaluation.writeAudit(tenant);
     if (race.what === 'proof' && proof !== null) return proof.refuse();
+    if (race.what === 'device') throw deviceTokenSpent();
     throw sessionGone(existing as MfaSessionRecord, now);
   };
 
@@ -138,6 +139,7 @@ async function conclude(
         const audit = { at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: created.session.id };
         if (decision.trustedDevice === true && evaluation.remembered !== null) {
           device = await rotateDeviceTrust(t, evaluation.remembered, trustDays, now);
+          if (device === null) throw new LostRace('device');
           await t.audit.append({ ...audit, event: 'mfa.trusted_device_used', data: { deviceId: device.id, mfaAt: new Date(evaluation.remembered.mfaAt).toISOString(), rotated: true } });
         } else if (mfaDone && options.rememberDevice === true && trustDays > 0) {
           const previousId = evaluation.remembered?.id ?? rememberedIdOf(evaluation.context.deviceId);

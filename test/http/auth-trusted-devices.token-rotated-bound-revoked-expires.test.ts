@@ -142,6 +142,19 @@ forEachDialect((dialect: Dialect) => {
       token = skipped(await signin(alice.email, token));
     });
 
+    it('one token used 10 times in parallel skips MFA exactly once; the others are refused (409 or a challenge), nothing half-done', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () => api(h, client, 'POST', '/auth/mfa/status/check', { tenant: slug, userId: alice.userId, context: { ...CONTEXT, deviceToken: token } })),
+      );
+      const won = answers.filter((r) => r.status === 200 && r.body.status === 'authenticated');
+      assert.equal(won.length, 1, answers.map((r) => `${r.status} ${r.body?.status ?? r.body?.error}`).join(', '));
+      for (const r of answers) if (r !== won[0]) assert.ok(r.status === 409 ? r.body.error === 'CONFLICT' : r.body.status === 'mfa_required', r.text);
+      token = won[0]?.body.trustedDevice.token as string;
+      const sessions = await h.store.forTenant(tenantId).loginSessions.listLive(alice.userId, h.clock.now());
+      assert.equal(sessions.filter((x) => x.id === won[0]?.body.session.id).length, 1);
+      token = skipped(await signin(alice.email, token));
+    });
+
     it('a step-up is never skipped by a trusted device', async () => {
       const res = await signin(alice.email, token);
       token = skipped(res);
