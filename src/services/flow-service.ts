@@ -146,7 +146,7 @@ async function conclude(
           device = await grantDeviceTrust(t, { userId: user.id, applicationId: caller.application.id, previousId, userAgent: context.userAgent ?? null, ip: normaliseIp(context.ip), trustedDeviceDays: trustDays, now });
           await t.audit.append({ ...audit, event: 'mfa.trusted_device_granted', data: { deviceId: device.id, trustedDeviceDays: trustDays, replaced: previousId, methods } });
         }
-        await t.audit.append({ ...audit, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods, trustedDevice: decision.trustedDevice === true } });
+        await t.audit.append({ ...audit, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods, ...(decision.trustedDevice === true ? { trustedDevice: true } : {}) } });
         return { ...created, device };
       },
       tenant.tenantId,
