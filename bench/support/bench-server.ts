@@ -69,9 +69,9 @@ export interface BenchCluster {
 /**
  * Starts `count` servers on one fresh database of `dialect` (each with its own runtime and connection pool, all
  * with one secret key), one after the other so that the first runs the migrations. On SQLite several nodes share
- * the one file from one process.
+ * the one file from one process. `env` adds configuration variables (e.g. the risk engine's GeoIP and deny lists).
  */
-export async function startBenchCluster(dialect: BenchDialect, count: number, env: Record<string, string> = {}): Promise<BenchCluster> {
+export async function startBenchCluster(dialect: BenchDialect, count: number, env: Readonly<Record<string, string>> = {}): Promise<BenchCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const pgUrl = dialect === 'postgres' ? benchPostgresUrl() : null;
   let schema: string | null = null;

@@ -24,6 +24,10 @@ export const AUDIT_EVENTS = [
   'mfa.factor_renamed',
   'mfa.shadow_policy_saved',
   'mfa.shadow_policy_cleared',
+  // remembered devices (SECURITY rule 6): trust granted after an MFA, used to skip one (token rotated), revoked
+  'mfa.trusted_device_granted',
+  'mfa.trusted_device_used',
+  'mfa.trusted_device_revoked',
   // administrative changes outside the MFA catalogue
   'tenant.created',
   'tenant.updated',

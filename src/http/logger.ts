@@ -11,7 +11,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config.ts';
 
 /** Body fields that carry a secret. */
-export const SECRET_FIELDS = ['password', 'newPassword', 'currentPassword', 'code', 'secret', 'clientSecret', 'client_secret', 'token', 'recoveryCode', 'recoveryCodes'] as const;
+export const SECRET_FIELDS = ['password', 'newPassword', 'currentPassword', 'code', 'secret', 'clientSecret', 'client_secret', 'token', 'recoveryCode', 'recoveryCodes', 'deviceToken'] as const;
 
 const HEADER_PATHS = ['authorization', 'cookie', '"proxy-authorization"', '"x-api-key"'].flatMap((h) => [`req.headers.${h}`, `headers.${h}`, `request.headers.${h}`]);
 

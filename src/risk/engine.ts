@@ -9,6 +9,8 @@ export interface RequestContext {
   readonly ip?: string | null;
   readonly userAgent?: string | null;
   readonly deviceId?: string | null;
+  /** A remembered device's token (src/services/device-trust.ts); secret: never stored or logged. */
+  readonly deviceToken?: string | null;
   /**
    * Why the client address could not be read (an unparsable `X-Forwarded-For` from a trusted proxy, or a context ip
    * that is no address): a risk signal, never an exception (SECURITY rule 7).

@@ -14,10 +14,11 @@ import {
   type ScopedLayer,
   type UserFactor,
 } from '../core/index.ts';
-import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, TenantStore, UserRecord } from '../store/index.ts';
+import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, RememberedDeviceRecord, TenantStore, UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
 import { createRiskEngine, type RiskEngine } from '../risk/engine.ts';
 import { deviceKeyOf, scoreCollection, type RequestContext, type RiskResult } from './risk.ts';
+import { findRememberedDevice, rememberedDeviceId } from './device-trust.ts';
 
 let unwired: RiskEngine | undefined;
 
@@ -112,6 +113,13 @@ export interface Evaluation {
   readonly policy: ResolvedPolicy;
   readonly risk: RiskResult;
   readonly now: number;
+  /** The remembered device the request's token named (this user's), or null. */
+  readonly remembered: RememberedDeviceRecord | null;
+  /**
+   * The request's context as decided on: a valid device token replaced the caller's `deviceId` by the remembered
+   * device's server-side identity, and the token itself is dropped (it is never stored).
+   */
+  readonly context: RequestContext;
   /**
    * Writes the decision's audit events through `tenant` (typically a transaction's store) when the evaluation was
    * made with `deferAudit`; a no-op otherwise (`evaluate` wrote them already). Call it once.
@@ -145,17 +153,22 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
   const now = deps.now();
   const { tenant, application, user } = input;
   const engine = engineOf(deps);
+  // A device token is read first (one indexed read, only when one is presented): the risk engine then keys the
+  // device by its server-side identity, which a caller-chosen `deviceId` cannot claim (SECURITY rule 6).
+  const remembered = input.context.deviceToken == null ? null : await findRememberedDevice(tenant, user.id, input.context.deviceToken);
+  const { deviceToken: _token, ...given } = input.context;
+  const context: RequestContext = remembered === null ? given : { ...given, deviceId: rememberedDeviceId(remembered.id) };
   const [{ layers, userLayer }, factors, collected, shadow] = await Promise.all([
     input.catalog === undefined ? tenant.policies.listLayersFor(application.id, user.id) : input.catalog.layersFor(tenant.tenantId, application.id, user.id),
     loadUserFactors(tenant, user.id, input.activeFactors),
-    engine.collect(tenant, user.id, input.context, now),
+    engine.collect(tenant, user.id, context, now),
     tenant.shadowPolicy.get(),
   ]);
   const inputs = orderLayers(layers);
   if (userLayer !== null) inputs.push(userLayer);
   const policy = resolvePolicy(inputs, floorsFor(application), now);
   // Scoring is pure and needs the policy's per-tenant weights: it runs once both reads are back.
-  const risk = scoreCollection(engine, collected, deviceKeyOf(tenant.tenantId, input.context.deviceId), policy, now);
+  const risk = scoreCollection(engine, collected, deviceKeyOf(tenant.tenantId, context.deviceId), policy, now);
   const decisionInput: DecisionInput = {
     policy,
     application: { id: application.id, name: application.name, firstParty: application.firstParty },
@@ -171,6 +184,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
     purpose: input.purpose,
     risk: risk.risk,
     device: risk.device,
+    rememberedDevice: remembered === null ? null : { mfaAt: remembered.mfaAt },
     lastMfaAt: input.lastMfaAt ?? null,
     ...(input.sessionFactorClasses === undefined ? {} : { sessionFactorClasses: input.sessionFactorClasses }),
     ...(input.stepUpGrantAt === undefined ? {} : { stepUpGrantAt: input.stepUpGrantAt }),
@@ -212,7 +226,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
   }
   const { level, message } = summarizeDecision(decision);
   deps.logger[level]({ tenantId: tenant.tenantId, userId: user.id, clientId: application.clientId, outcome: decision.outcome, riskScore: decision.riskScore, reason: decision.reasons.at(-1)?.code }, message);
-  return { decision, policy, risk, now, writeAudit };
+  return { decision, policy, risk, now, writeAudit, remembered, context };
 }
 
 async function writeDecisionAudit(

@@ -163,7 +163,7 @@ class SessionTaken extends Error {}
  * The claim on the MFA session, the single-use step write, the activation and the recovery codes commit together:
  * of concurrent confirmations in one session exactly one does, and no recovery code is issued in a refused answer.
  */
-export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; factorId: string; code: unknown }): Promise<TotpConfirmResult> {
+export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; factorId: string; code: unknown; rememberDevice?: boolean }): Promise<TotpConfirmResult> {
   const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
   assertMayEnroll(session, 'totp');
   const factor = session.decision.pendingFactorId === input.factorId ? await tenant.factors.get(input.factorId) : null;
@@ -225,7 +225,7 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
     // Enrolling proves the new factor, not the user: it does not count as an MFA for step-up's max age.
     return { status: 'enrolled', userId: user.id, factorId: factor.id, recoveryCodes: shown };
   }
-  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, { ...session, completed }, completed);
+  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, { ...session, completed }, completed, { rememberDevice: input.rememberDevice === true });
   return { ...flow, ...(flow.status === 'authenticated' ? {} : { mfaSessionId: input.mfaSessionId }), factorId: factor.id, recoveryCodes: shown };
 }
 
@@ -236,7 +236,9 @@ export async function regenerateRecoveryCodes(deps: ServiceDeps, caller: Caller,
   if (!policy.values.recoveryCodes.enabled) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'Recovery codes are turned off by the policy.');
   const codes = await deps.store.transaction(async (tx) => {
     const issued = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
-    await tx.forTenant(tenant.tenantId).audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'user_request' } });
+    // A factor change (a new batch of codes) revokes trusted devices (SECURITY rule 6).
+    const trustedDevicesRevoked = await tx.forTenant(tenant.tenantId).trustedDevices.revokeAll(user.id);
+    await tx.forTenant(tenant.tenantId).audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'user_request', trustedDevicesRevoked } });
     return issued;
   });
   return { recoveryCodes: codes };

@@ -65,6 +65,11 @@ export type FlowResult =
       readonly session: SessionView;
       /** A short-lived signed JWT of the session, to verify offline against `/.well-known/jwks.json`. */
       readonly result: string | null;
+      /**
+       * A remembered device's new token: after an MFA with `rememberDevice`, or after a sign-in a remembered device
+       * let skip MFA (the token presented is then spent: rotated).
+       */
+      readonly trustedDevice?: { readonly token: string; readonly id: string; readonly expiresAt: string };
     })
   | (EnvelopeBase & {
       readonly status: 'mfa_required' | 'step_up_required';

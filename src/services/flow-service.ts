@@ -9,6 +9,7 @@ import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, s
 import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
+import { deviceTokenSpent, grantDeviceTrust, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
@@ -35,8 +36,8 @@ export function actorOf(caller: Caller): string {
 
 /** A transaction that lost its claim on an MFA session, or its single-use write: rolled back, then answered. */
 class LostRace extends Error {
-  readonly what: 'session' | 'proof';
-  constructor(what: 'session' | 'proof') {
+  readonly what: 'session' | 'proof' | 'device';
+  constructor(what: 'session' | 'proof' | 'device') {
     super(what);
     this.what = what;
   }
@@ -89,13 +90,16 @@ async function conclude(
   context: RequestContext,
   existing: MfaSessionRecord | null,
   proof: CheckedProof | null = null,
+  options: ConcludeOptions = {},
 ): Promise<FlowResult> {
   const { decision, policy, now } = evaluation;
   const view = viewDecision(decision, policy);
   const history = { userId: user.id, applicationId: caller.application.id, ip: normaliseIp(context.ip), deviceId: evaluation.risk.deviceKey, userAgent: context.userAgent ?? null, ...evaluation.risk.history, at: now };
+  const trustDays = policy.values.trustedDeviceDays;
   const lost = async (race: LostRace): Promise<never> => {
     await evaluation.writeAudit(tenant);
     if (race.what === 'proof' && proof !== null) return proof.refuse();
+    if (race.what === 'device') throw deviceTokenSpent();
     throw sessionGone(existing as MfaSessionRecord, now);
   };
 
@@ -129,18 +133,32 @@ async function conclude(
           if (network !== null) await t.trustedDevices.upsert(user.id, network, now);
         }
         await t.signins.append({ ...history, outcome: 'succeeded' });
-        await t.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: created.session.id, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods } });
-        return created;
+        // SECURITY rule 6: a remembered device that let this sign-in skip MFA is spent (rotated); one is remembered
+        // only after an MFA on it, and only when the policy gives trust a lifetime.
+        let device: IssuedDeviceToken | null = null;
+        const audit = { at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: created.session.id };
+        if (decision.trustedDevice === true && evaluation.remembered !== null) {
+          device = await rotateDeviceTrust(t, evaluation.remembered, trustDays, now);
+          if (device === null) throw new LostRace('device');
+          await t.audit.append({ ...audit, event: 'mfa.trusted_device_used', data: { deviceId: device.id, mfaAt: new Date(evaluation.remembered.mfaAt).toISOString(), rotated: true } });
+        } else if (mfaDone && options.rememberDevice === true && trustDays > 0) {
+          const previousId = evaluation.remembered?.id ?? rememberedIdOf(evaluation.context.deviceId);
+          device = await grantDeviceTrust(t, { userId: user.id, applicationId: caller.application.id, previousId, userAgent: context.userAgent ?? null, ip: normaliseIp(context.ip), trustedDeviceDays: trustDays, now });
+          await t.audit.append({ ...audit, event: 'mfa.trusted_device_granted', data: { deviceId: device.id, trustedDeviceDays: trustDays, replaced: previousId, methods } });
+        }
+        await t.audit.append({ ...audit, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods, ...(decision.trustedDevice === true ? { trustedDevice: true } : {}) } });
+        return { ...created, device };
       },
       tenant.tenantId,
     );
     if (done instanceof LostRace) return lost(done);
-    const { session, token } = done;
-    return { status: 'authenticated', ...envelopeBase(user.id, view), amr: session.amr, acr: session.acr, session: viewSession(session, token), result: await signedResult(deps, caller, session, now) };
+    const { session, token, device } = done;
+    const trusted = device === null ? {} : { trustedDevice: { token: device.token, id: device.id, expiresAt: new Date(device.expiresAt).toISOString() } };
+    return { status: 'authenticated', ...envelopeBase(user.id, view), amr: session.amr, acr: session.acr, session: viewSession(session, token), result: await signedResult(deps, caller, session, now), ...trusted };
   }
 
   // challenge or enroll: open (or carry on) an MFA session bound to this application, user and purpose.
-  const state = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: context.deviceId ?? null, ipUnparsable: context.ipUnparsable ?? null } };
+  const state = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: evaluation.context.deviceId ?? null, ipUnparsable: context.ipUnparsable ?? null } };
   let token: string;
   if (existing === null) {
     const issued = issueToken('mfa', tenant.tenantId);
@@ -169,6 +187,12 @@ async function conclude(
   const expiresIn = Math.max(0, Math.round(((existing?.expiresAt ?? now + MFA_SESSION_TTL_MS) - now) / 1000));
   const base = { ...envelopeBase(user.id, view), mfaSessionId: token, methods: decision.methods, recovery: decision.recovery, expiresIn, enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors) };
   return decision.outcome === 'challenge' ? { status: 'mfa_required', ...base } : { status: 'enrollment_required', ...base };
+}
+
+/** What the caller asked of a concluding answer. */
+export interface ConcludeOptions {
+  /** Remember this device after an MFA-complete answer (a device token in the answer; SECURITY rule 6). */
+  readonly rememberDevice?: boolean;
 }
 
 export interface SigninInput {
@@ -363,6 +387,8 @@ export interface VerifyInput {
   readonly mfaSessionId: string;
   readonly method: string;
   readonly code: unknown;
+  /** Remember this device when the answer is an MFA-complete sign-in (SECURITY rule 6). */
+  readonly rememberDevice?: boolean;
 }
 
 /**
@@ -388,7 +414,7 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const context = (session.decision.context ?? {}) as RequestContext;
   if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
-  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof);
+  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof, { rememberDevice: input.rememberDevice === true });
   return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
 }
 
@@ -447,9 +473,10 @@ export async function concludeAfterEnrollment(
   user: UserRecord,
   session: MfaSessionRecord,
   completed: readonly CompletedStep[],
+  options: ConcludeOptions = {},
 ): Promise<FlowResult> {
   const context = (session.decision.context ?? {}) as RequestContext;
   const fresh = (await tenant.users.get(user.id)) ?? user;
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
-  return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session);
+  return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session, null, options);
 }

@@ -182,6 +182,20 @@ export interface TrustedDevicesTable {
   trusted_at: number;
 }
 
+/** Remembered devices: the hash of a random device token, bound to tenant, user and application (migration 0010). */
+export interface DeviceTrustsTable {
+  tenant_id: string;
+  id: string;
+  user_id: string;
+  application_id: string;
+  token_hash: string;
+  mfa_at: number;
+  created_at: number;
+  last_used_at: number | null;
+  user_agent: string | null;
+  ip: string | null;
+}
+
 /** Append-only audit log; `id` is the paging cursor. */
 export interface AuditEventsTable {
   id: Generated<number>;
@@ -244,6 +258,7 @@ export interface Schema {
   login_sessions: LoginSessionsTable;
   signin_history: SigninHistoryTable;
   trusted_devices: TrustedDevicesTable;
+  device_trusts: DeviceTrustsTable;
   audit_events: AuditEventsTable;
   admin_tokens: AdminTokensTable;
   signing_keys: SigningKeysTable;

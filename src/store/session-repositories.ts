@@ -2,7 +2,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { CompletedStep, FactorType } from '../core/index.ts';
 import { bool, changed, num, numOrNull, parseJsonArray, parseJsonObject, write, type Binding } from './kysely-support.ts';
-import type { LoginSessionsTable, MfaSessionsTable, SigninHistoryTable } from './schema.ts';
+import type { DeviceTrustsTable, LoginSessionsTable, MfaSessionsTable, SigninHistoryTable } from './schema.ts';
 import type {
   LoginSessionRecord,
   LoginSessionRepository,
@@ -15,6 +15,7 @@ import type {
   SessionStep,
   SigninRecord,
   TrustedDeviceRepository,
+  RememberedDeviceRecord,
 } from './types.ts';
 
 /** Maps an `mfa_sessions` row. */
@@ -223,8 +224,48 @@ export function trustedDeviceRepository(b: Binding, tenantId: string): TrustedDe
       ),
     revokeAll: async (userId) => {
       const result = await db.deleteFrom('trusted_devices').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      const remembered = await db.deleteFrom('device_trusts').where('tenant_id', '=', tenantId).where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows) + Number(remembered.numDeletedRows);
     },
+    remember: (d) =>
+      write('The remembered device', async () => {
+        await db
+          .insertInto('device_trusts')
+          .values({ tenant_id: tenantId, id: d.id, user_id: d.userId, application_id: d.applicationId, token_hash: d.tokenHash, mfa_at: d.mfaAt, created_at: d.now, last_used_at: null, user_agent: d.userAgent, ip: d.ip })
+          .execute();
+      }),
+    findRemembered: async (tokenHash) => {
+      const row = await db.selectFrom('device_trusts').selectAll().where('tenant_id', '=', tenantId).where('token_hash', '=', tokenHash).executeTakeFirst();
+      return row === undefined ? null : toRemembered(row);
+    },
+    rotateRemembered: async (id, oldHash, newHash, now, mfaAt) =>
+      changed(
+        await db
+          .updateTable('device_trusts')
+          .set({ token_hash: newHash, last_used_at: now, ...(mfaAt === undefined ? {} : { mfa_at: mfaAt }) })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .where('token_hash', '=', oldHash)
+          .executeTakeFirst(),
+      ),
+    listRemembered: async (userId) =>
+      (await db.selectFrom('device_trusts').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId).orderBy('created_at', 'desc').orderBy('id').execute()).map(toRemembered),
+    forgetRemembered: async (userId, id) =>
+      changed(await db.deleteFrom('device_trusts').where('tenant_id', '=', tenantId).where('user_id', '=', userId).where('id', '=', id).executeTakeFirst()),
+  };
+}
+
+function toRemembered(row: Selectable<DeviceTrustsTable>): RememberedDeviceRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    applicationId: row.application_id,
+    tokenHash: row.token_hash,
+    mfaAt: num(row.mfa_at),
+    createdAt: num(row.created_at),
+    lastUsedAt: numOrNull(row.last_used_at),
+    userAgent: row.user_agent,
+    ip: row.ip,
   };
 }
 
@@ -306,6 +347,8 @@ export function loginSessionRepository(b: Binding, tenantId: string): LoginSessi
       if (applicationId !== undefined) q = q.where('application_id', '=', applicationId);
       return (await q.orderBy('created_at', 'desc').orderBy('id').execute()).map(toLoginSession);
     },
+    listLiveForTenant: async (now) =>
+      (await db.selectFrom('login_sessions').selectAll().where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', now).orderBy('created_at').orderBy('id').execute()).map(toLoginSession),
     update: (id, patch, now, expectedTokenHash) =>
       write('The session', async () => {
         let q = live(now)

@@ -656,6 +656,8 @@ export interface LoginSessionRepository {
   findByTokenHash(tokenHash: string): Promise<LoginSessionRecord | null>;
   /** The user's live sessions (optionally of one application), newest first. */
   listLive(userId: string, now: Millis, applicationId?: string): Promise<readonly LoginSessionRecord[]>;
+  /** Every live session of the tenant, oldest first (a policy roll-out's sweep). */
+  listLiveForTenant(now: Millis): Promise<readonly LoginSessionRecord[]>;
   /**
    * Changes a live session; with `expectedTokenHash`, only while it still holds that token (a rotation or
    * step-up that raced another loses). Also marks it seen. True for exactly one concurrent caller.
@@ -775,8 +777,49 @@ export interface TrustedDeviceRepository {
   upsert(userId: string, deviceId: string, trustedAt: Millis): Promise<void>;
   get(userId: string, deviceId: string): Promise<TrustedDeviceRecord | null>;
   revoke(userId: string, deviceId: string): Promise<boolean>;
-  /** Revokes every trusted device of the user (any factor or password change); returns how many. */
+  /**
+   * Revokes every trusted device of the user, the remembered ones (device tokens) included (any factor or password
+   * change); returns how many.
+   */
   revokeAll(userId: string): Promise<number>;
+  /** Remembers a device: stores the hash of a fresh device token (SECURITY rule 6). */
+  remember(device: NewRememberedDevice): Promise<void>;
+  /** The remembered device whose token has this hash, whoever it belongs to in the tenant (the caller checks the user). */
+  findRemembered(tokenHash: string): Promise<RememberedDeviceRecord | null>;
+  /**
+   * Rotates a remembered device's token: replaces `oldHash` by `newHash` (and sets `mfaAt` when given) only while
+   * the stored hash is still `oldHash` — the affected-row count decides (SECURITY rule 2): of two uses of one token,
+   * one rotates.
+   */
+  rotateRemembered(id: string, oldHash: string, newHash: string, now: Millis, mfaAt?: Millis): Promise<boolean>;
+  listRemembered(userId: string): Promise<RememberedDeviceRecord[]>;
+  /** Forgets one remembered device of the user; false when there is none with that id. */
+  forgetRemembered(userId: string, id: string): Promise<boolean>;
+}
+
+export interface NewRememberedDevice {
+  readonly id: string;
+  readonly userId: string;
+  readonly applicationId: string;
+  readonly tokenHash: string;
+  readonly mfaAt: Millis;
+  readonly userAgent: string | null;
+  readonly ip: string | null;
+  readonly now: Millis;
+}
+
+/** A remembered device (never its token: only the hash is stored). */
+export interface RememberedDeviceRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly applicationId: string;
+  readonly tokenHash: string;
+  /** The last MFA on the device: trust lasts `trustedDeviceDays` from it. */
+  readonly mfaAt: Millis;
+  readonly createdAt: Millis;
+  readonly lastUsedAt: Millis | null;
+  readonly userAgent: string | null;
+  readonly ip: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

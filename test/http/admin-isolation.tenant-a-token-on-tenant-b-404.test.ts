@@ -11,6 +11,7 @@ import { snapshot } from '../support/snapshot.ts';
 
 /** A session id for the session routes (any id: tenant A's token must get 404 before it is looked up). */
 const SESSION_ID = '5e55e55e-0000-4000-8000-000000000000';
+const DEVICE_ID = 'device-id-of-no-one';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 interface Case {
@@ -76,6 +77,9 @@ forEachDialect((dialect) => {
         { method: 'DELETE', path: `/tenants/${t}/users/${u}/factors/${f}` },
         { method: 'POST', path: `/tenants/${t}/users/${u}/grace`, body: { days: 30 } },
         { method: 'POST', path: `/tenants/${t}/users/${u}/unlock` },
+        { method: 'GET', path: `/tenants/${t}/users/${u}/trusted-devices` },
+        { method: 'DELETE', path: `/tenants/${t}/users/${u}/trusted-devices` },
+        { method: 'DELETE', path: `/tenants/${t}/users/${u}/trusted-devices/${DEVICE_ID}` },
         { method: 'GET', path: `/tenants/${t}/users/${u}/sessions` },
         { method: 'DELETE', path: `/tenants/${t}/users/${u}/sessions` },
         { method: 'DELETE', path: `/tenants/${t}/users/${u}/sessions/${SESSION_ID}` },
@@ -96,7 +100,7 @@ forEachDialect((dialect) => {
       const u = randomUUID();
       const f = randomUUID();
       const covered = new Set(
-        cases(t, u, f).map((c) => `${c.method} ${c.path.split('?')[0]?.replace(t, '{tenantId}').replace(u, '{userId}').replace(f, '{factorId}').replace(SESSION_ID, '{sessionId}').replace(ids.app, '{applicationId}')}`),
+        cases(t, u, f).map((c) => `${c.method} ${c.path.split('?')[0]?.replace(t, '{tenantId}').replace(u, '{userId}').replace(f, '{factorId}').replace(SESSION_ID, '{sessionId}').replace(DEVICE_ID, '{deviceId}').replace(ids.app, '{applicationId}')}`),
       );
       assert.deepEqual(documented.filter((op) => !covered.has(op)), [], 'tenant routes missing from the isolation table');
     });

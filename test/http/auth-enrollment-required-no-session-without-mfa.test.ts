@@ -44,6 +44,8 @@ const NO_SESSION: Record<string, string> = {
   'GET /auth/sessions': "lists the signed-in user's sessions; needs an existing session",
   'DELETE /auth/sessions/{sessionId}': "revokes one of the signed-in user's sessions; needs an existing session",
   'POST /auth/sessions/introspect': 'reports whether an existing session is live; issues none',
+  'GET /auth/devices': "lists the signed-in user's remembered devices; needs an existing session",
+  'DELETE /auth/devices/{deviceId}': "forgets one of the signed-in user's remembered devices; needs an existing session",
 };
 const METHODS = ['totp', 'recovery_codes', 'webauthn', 'email_otp', 'sms_otp', 'push', 'custom'];
 

@@ -786,6 +786,33 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal(await t.trustedDevices.revokeAll(user.id), 2);
         assert.equal(await t.trustedDevices.get(user.id, 'd2'), null);
       });
+
+      it('remembered devices: found by token hash in their tenant only, rotated once per hash, forgotten by their user only, revoked with the rest', async () => {
+        const { t } = await newTenant();
+        const { t: other } = await newTenant();
+        const appId = await newApplication();
+        const user = await newUser(t);
+        const stranger = await newUser(t);
+        const device = { id: 'rd1', userId: user.id, applicationId: appId, tokenHash: 'h1', mfaAt: NOW, userAgent: 'ua', ip: '198.51.100.7', now: NOW };
+        await t.trustedDevices.remember(device);
+        assert.deepEqual(await t.trustedDevices.findRemembered('h1'), { id: 'rd1', userId: user.id, applicationId: appId, tokenHash: 'h1', mfaAt: NOW, createdAt: NOW, lastUsedAt: null, userAgent: 'ua', ip: '198.51.100.7' });
+        assert.equal(await other.trustedDevices.findRemembered('h1'), null, 'another tenant does not see it');
+        assert.equal(await other.trustedDevices.rotateRemembered('rd1', 'h1', 'hx', NOW + 1), false, 'another tenant cannot rotate it');
+        // Two rotations from the same hash: exactly one lands.
+        const raced = await Promise.all([t.trustedDevices.rotateRemembered('rd1', 'h1', 'h2', NOW + 1), t.trustedDevices.rotateRemembered('rd1', 'h1', 'h3', NOW + 1)]);
+        assert.deepEqual(raced.filter(Boolean).length, 1);
+        assert.equal(await t.trustedDevices.findRemembered('h1'), null);
+        const now = await t.trustedDevices.listRemembered(user.id);
+        assert.equal(now.length, 1);
+        assert.equal(now[0]?.mfaAt, NOW, 'rotation keeps the MFA time');
+        assert.equal(now[0]?.lastUsedAt, NOW + 1);
+        assert.equal(await t.trustedDevices.forgetRemembered(stranger.id, 'rd1'), false, 'another user cannot forget it');
+        assert.equal(await other.trustedDevices.forgetRemembered(user.id, 'rd1'), false);
+        await t.trustedDevices.remember({ ...device, id: 'rd2', tokenHash: 'h9' });
+        await t.trustedDevices.upsert(user.id, 'd1', NOW);
+        assert.equal(await t.trustedDevices.revokeAll(user.id), 3);
+        assert.deepEqual(await t.trustedDevices.listRemembered(user.id), []);
+      });
     });
 
     describe('audit', () => {

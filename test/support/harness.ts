@@ -57,6 +57,8 @@ export interface HarnessOptions {
   readonly trustProxy?: boolean | readonly string[];
   /** The risk engine (default: the services' unwired engine, no GeoIP). */
   readonly risk?: RiskEngine;
+  /** Turn on the development clock header (`X-Portcullis-Now`, src/http/dev-clock.ts). */
+  readonly devClockHeader?: boolean;
 }
 
 /** A JSON answer from {@link Harness.call}. */
@@ -164,7 +166,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     const extra = options.extraRoutes ?? EXTRA_ROUTES;
     const logLevel = options.logDestination === undefined ? 'silent' : 'info';
     const app = await buildApp({
-      config: { logLevel, publicUrl: 'http://localhost', trustProxy: options.trustProxy ?? false, rateLimitPerMinute: 0 },
+      config: { logLevel, publicUrl: 'http://localhost', trustProxy: options.trustProxy ?? false, rateLimitPerMinute: 0, ...(options.devClockHeader === true ? { devClockHeader: true } : {}) },
       ...(options.logDestination === undefined ? {} : { logger: createLogger({ level: logLevel, destination: options.logDestination }) }),
       ping: () => database.ping(),
       registerRoutes: async (api) => {

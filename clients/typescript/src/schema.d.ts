@@ -1713,6 +1713,13 @@ export interface paths {
                                     field: string;
                                     message: string;
                                 }[];
+                                /** @description Present when the save named ?noncompliant= */
+                                rollout?: {
+                                    mode: "wall" | "revoke_sessions";
+                                    sessionsRevoked: number;
+                                    /** @description Users whose live sessions were ended (none for wall) */
+                                    usersAffected: string[];
+                                };
                             };
                         };
                     };
@@ -3231,6 +3238,13 @@ export interface paths {
                                 field: string;
                                 message: string;
                             }[];
+                            /** @description Present when the save named ?noncompliant= */
+                            rollout?: {
+                                mode: "wall" | "revoke_sessions";
+                                sessionsRevoked: number;
+                                /** @description Users whose live sessions were ended (none for wall) */
+                                usersAffected: string[];
+                            };
                         };
                     };
                 };
@@ -3579,11 +3593,14 @@ export interface paths {
         };
         /**
          * Save a new version of the tenant layer
-         * @description The body is the whole layer (fields left out are inherited) plus an optional `effectiveAt` to announce the change ahead. Each save is a new version. A bad value answers 400 INVALID_POLICY with `errors: [{ field, message }]`.
+         * @description The body is the whole layer (fields left out are inherited) plus an optional `effectiveAt` to announce the change ahead. Each save is a new version. A bad value answers 400 INVALID_POLICY with `errors: [{ field, message }]`. `?noncompliant=revoke_sessions` (in force now only) also ends the live sessions of users the new version walls; `wall` (the default) leaves them to the enrollment wall at their next sign-in.
          */
         put: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Users the saved version leaves without an acceptable factor: wall = the enrollment wall at their next sign-in (default); revoke_sessions = their live login sessions end now (audited session.revoked, reason policy_rollout) */
+                    noncompliant?: "wall" | "revoke_sessions";
+                };
                 header?: never;
                 path: {
                     /** @description An id (UUID) */
@@ -3683,6 +3700,13 @@ export interface paths {
                                 field: string;
                                 message: string;
                             }[];
+                            /** @description Present when the save named ?noncompliant= */
+                            rollout?: {
+                                mode: "wall" | "revoke_sessions";
+                                sessionsRevoked: number;
+                                /** @description Users whose live sessions were ended (none for wall) */
+                                usersAffected: string[];
+                            };
                         };
                     };
                 };
@@ -4139,6 +4163,13 @@ export interface paths {
                                 field: string;
                                 message: string;
                             }[];
+                            /** @description Present when the save named ?noncompliant= */
+                            rollout?: {
+                                mode: "wall" | "revoke_sessions";
+                                sessionsRevoked: number;
+                                /** @description Users whose live sessions were ended (none for wall) */
+                                usersAffected: string[];
+                            };
                         };
                     };
                 };
@@ -6435,6 +6466,490 @@ export interface paths {
                     userId: string;
                     /** @description An id (UUID) */
                     factorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenantId}/users/{userId}/trusted-devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user’s remembered devices (never their tokens) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description An id (UUID) */
+                    tenantId: string;
+                    /** @description An id (UUID) */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                id: string;
+                                applicationId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description The last MFA on the device; trust lasts trustedDeviceDays from it
+                                 */
+                                mfaAt: string;
+                                lastUsedAt: string | null;
+                                userAgent: string | null;
+                                ip: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Revoke every remembered device of a user (and every device and network the risk engine knows for them) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description An id (UUID) */
+                    tenantId: string;
+                    /** @description An id (UUID) */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            revoked: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description A stable error code, e.g. NOT_FOUND, INVALID_REQUEST, INVALID_POLICY */
+                            error: string;
+                            message: string;
+                            /** @description INVALID_POLICY: one entry per offending field */
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tenants/{tenantId}/users/{userId}/trusted-devices/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one remembered device of a user */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description An id (UUID) */
+                    tenantId: string;
+                    /** @description An id (UUID) */
+                    userId: string;
+                    /** @description An id (UUID) */
+                    deviceId: string;
                 };
                 cookie?: never;
             };
@@ -9299,6 +9814,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -9355,6 +9872,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -9641,6 +10169,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -9697,6 +10227,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -10307,6 +10848,8 @@ export interface paths {
                         mfaSessionId: string;
                         method: "webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes";
                         code: string;
+                        /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
+                        rememberDevice?: boolean;
                     };
                 };
             };
@@ -10362,6 +10905,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -10650,6 +11204,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -10706,6 +11262,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -10988,6 +11555,8 @@ export interface paths {
                             ip?: string;
                             userAgent?: string;
                             deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
                         };
                     };
                 };
@@ -11314,6 +11883,8 @@ export interface paths {
                         mfaSessionId: string;
                         factorId: string;
                         code: string;
+                        /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
+                        rememberDevice?: boolean;
                     };
                 };
             };
@@ -11369,6 +11940,17 @@ export interface paths {
                             };
                             /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
                             result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
                         } & {
                             [key: string]: unknown;
                         }) | ({
@@ -12125,6 +12707,322 @@ export interface paths {
                 header?: never;
                 path: {
                     sessionId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            revoked: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user's remembered devices (never their tokens) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            devices: {
+                                id: string;
+                                applicationId: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description The last MFA on the device; trust lasts trustedDeviceDays from it
+                                 */
+                                mfaAt: string;
+                                lastUsedAt: string | null;
+                                userAgent: string | null;
+                                ip: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/devices/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Forget one of the signed-in user’s remembered devices; its token stops working */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
                 };
                 cookie?: never;
             };

@@ -63,7 +63,12 @@ function referenceOutcome(i: DecisionInput): Outcome {
   if (risk.status === 'unavailable') return 'challenge';
   const trustedAt = i.device?.trustedAt ?? null;
   const expiredTrust = trustedAt !== null && now - trustedAt >= p.trustedDeviceDays * DAY_MS;
-  const triggered = risk.signals.some((s) => ADAPTIVE_TRIGGERS.includes(s.code)) || expiredTrust;
+  // A remembered device within its lifetime vouches for the device and its roaming (SECURITY rule 6); one past it,
+  // or under trustedDeviceDays 0, is a trigger of its own.
+  const remembered = i.rememberedDevice ?? null;
+  const rememberedValid = remembered !== null && p.trustedDeviceDays > 0 && now >= remembered.mfaAt && now - remembered.mfaAt < p.trustedDeviceDays * DAY_MS;
+  const vouched = (code: string): boolean => rememberedValid && (code === 'new_device' || code === 'new_ip');
+  const triggered = risk.signals.some((s) => ADAPTIVE_TRIGGERS.includes(s.code) && !vouched(s.code)) || expiredTrust || (remembered !== null && !rememberedValid);
   return triggered || risk.score >= p.risk.challengeAt ? 'challenge' : 'allow';
 }
 
@@ -180,6 +185,7 @@ function decisionInput(options: InputOptions = {}): fc.Arbitrary<DecisionInput> 
       purpose: options.purpose ?? purpose,
       risk,
       device: fc.option(fc.record({ trustedAt: fc.option(instant.filter((t) => t <= NOW), { nil: null }) }), { nil: null }),
+      rememberedDevice: fc.option(fc.record({ mfaAt: instant }), { nil: null }),
       lastMfaAt: fc.option(instant.filter((t) => t <= NOW), { nil: null }),
       completed: options.completed ?? completed,
       now: fc.oneof(fc.constant(NOW), instant),
@@ -187,7 +193,7 @@ function decisionInput(options: InputOptions = {}): fc.Arbitrary<DecisionInput> 
     .map((g) => {
       const all = options.pin === undefined ? g.layers : [...g.layers, { level: 'user' as const, name: 'pin', versions: [{ version: 1, effectiveAt: -Infinity, layer: options.pin }] }];
       const policy = resolvePolicy(all, floorsFor(g.application), g.now);
-      return { policy, application: g.application, user: g.user, purpose: g.purpose, risk: g.risk, device: g.device, lastMfaAt: g.lastMfaAt, completed: g.completed, now: g.now };
+      return { policy, application: g.application, user: g.user, purpose: g.purpose, risk: g.risk, device: g.device, rememberedDevice: g.rememberedDevice, lastMfaAt: g.lastMfaAt, completed: g.completed, now: g.now };
     });
 }
 

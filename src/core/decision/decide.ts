@@ -188,7 +188,7 @@ function build(
   input: DecisionInput,
   outcome: Outcome,
   reasons: Reason[],
-  extra: Partial<Pick<Decision, 'methods' | 'recovery' | 'enrollOptions' | 'grace' | 'errorCode' | 'exemption'>>,
+  extra: Partial<Pick<Decision, 'methods' | 'recovery' | 'enrollOptions' | 'grace' | 'errorCode' | 'exemption' | 'trustedDevice'>>,
 ): Decision {
   return {
     outcome,
@@ -201,6 +201,7 @@ function build(
     policyVersions: input.policy.versions,
     riskScore: input.risk.status === 'ok' ? input.risk.score : null,
     exemption: extra.exemption ?? null,
+    trustedDevice: outcome === 'allow' && extra.trustedDevice === true,
   };
 }
 
@@ -342,11 +343,27 @@ function decideSignin(input: DecisionInput): Decision {
       reasons.push({ code: 'risk_unavailable', detail: `MFA required: risk assessment unavailable (${risk.reason}); failing closed`, source: RISK_ENGINE });
       return challenge();
     }
+    // A remembered device (a server-issued token, SECURITY rule 6) within `trustedDeviceDays` of the last MFA on
+    // it vouches for the device and its roaming: `new_device` and `new_ip` no longer trigger by themselves. Every
+    // other trigger, the score and an unavailable engine still challenge.
+    const remembered = input.rememberedDevice ?? null;
+    let rememberedValid = false;
+    if (remembered !== null) {
+      const until = remembered.mfaAt + p.trustedDeviceDays * DAY_MS;
+      rememberedValid = p.trustedDeviceDays > 0 && now >= remembered.mfaAt && now < until;
+      reasons.push(
+        rememberedValid
+          ? { code: 'trusted_device', detail: `remembered device: MFA on it ${formatInstant(remembered.mfaAt)}, trusted until ${formatInstant(until)} (${p.trustedDeviceDays} days)`, source: from(policy, 'trustedDeviceDays') }
+          : { code: 'trusted_device_expired', detail: `remembered device no longer trusted: MFA on it ${formatInstant(remembered.mfaAt)}, trustedDeviceDays=${p.trustedDeviceDays}`, source: from(policy, 'trustedDeviceDays') },
+      );
+    }
     let trigger: string | null = null;
     for (const s of risk.signals) {
       reasons.push({ code: 'risk_signal', detail: riskSignalText(s), source: RISK_ENGINE });
+      if (rememberedValid && (s.code === 'new_device' || s.code === 'new_ip')) continue;
       if (trigger === null && ADAPTIVE_TRIGGERS.has(s.code)) trigger = s.code;
     }
+    if (remembered !== null && !rememberedValid) trigger ??= 'trusted_device_expired';
     const trustedAt = input.device?.trustedAt ?? null;
     if (trustedAt !== null && now - trustedAt >= p.trustedDeviceDays * DAY_MS) {
       reasons.push({ code: 'risk_signal', detail: `risk trusted_device_expired (trusted ${formatInstant(trustedAt)}, ${p.trustedDeviceDays} days)`, source: from(policy, 'trustedDeviceDays') });
@@ -356,6 +373,10 @@ function decideSignin(input: DecisionInput): Decision {
       const why = trigger !== null ? `signal ${trigger}` : `score ${risk.score} ≥ challengeAt ${p.risk.challengeAt}`;
       reasons.push({ code: 'adaptive_challenge', detail: `MFA required by risk assessment: ${why}`, source: from(policy, 'challenge') });
       return challenge();
+    }
+    if (rememberedValid) {
+      reasons.push({ code: 'trusted_device_skip', detail: `MFA skipped: trusted device, low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt})`, source: from(policy, 'challenge') });
+      return build(input, 'allow', reasons, { grace: graceOut, trustedDevice: true });
     }
     reasons.push({ code: 'adaptive_low_risk', detail: `MFA skipped: low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt}, known device and network)`, source: from(policy, 'challenge') });
     return build(input, 'allow', reasons, { grace: graceOut });

@@ -67,6 +67,12 @@ export interface DecisionInput {
   readonly user: DecisionUser;
   readonly purpose: Purpose;
   readonly risk: RiskAssessment;
+  /**
+   * A remembered device the request presented a valid token of (SECURITY rule 6): epoch ms of the last MFA on it.
+   * Under `adaptive`, within `trustedDeviceDays` of that MFA, it lets a low-risk sign-in skip the challenge; it never
+   * lifts a block, a floor, `challenge: always`, an enrollment wall or a step-up.
+   */
+  readonly rememberedDevice?: { readonly mfaAt: number } | null;
   /** The device's trust: epoch ms of the last MFA on it, or null when it is not trusted. */
   readonly device?: { readonly trustedAt: number | null } | null;
   /**
@@ -109,4 +115,6 @@ export interface Decision {
   readonly riskScore: number | null;
   /** The exemption that allowed this decision (role name or `user override`), for `mfa.exemption_used`. */
   readonly exemption: string | null;
+  /** The sign-in is allowed without a challenge because of a remembered device (its token is then rotated). */
+  readonly trustedDevice?: boolean;
 }

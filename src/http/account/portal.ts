@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError, type FactorType } from '../../core/index.ts';
+import { listOwnTrustedDevices, revokeOwnTrustedDevice } from '../../services/trusted-devices.ts';
 import { accountOverview, listAccountSessions, listSigninActivity, openAccountPortal, renameOwnFactor, revokeAccountSession } from '../../services/account-portal.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../services/enrollment-service.ts';
@@ -51,9 +52,10 @@ const COOKIE_VALUE = /^pca_[A-Za-z0-9_-]{43}$/;
 /** Factor and session ids are UUIDs; anything else in a URL is "not found" before it reaches a query. */
 const ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NO_SUCH_ID = '00000000-0000-0000-0000-000000000000';
-const idParam = (request: FastifyRequest, name: 'factorId' | 'sessionId'): string => {
+const DEVICE_ID_SHAPE = /^[A-Za-z0-9_-]{22}$/;
+const idParam = (request: FastifyRequest, name: 'factorId' | 'sessionId' | 'deviceId'): string => {
   const value = (request.params as Record<string, string>)[name] ?? '';
-  return ID_SHAPE.test(value) ? value : NO_SUCH_ID;
+  return (name === 'deviceId' ? DEVICE_ID_SHAPE : ID_SHAPE).test(value) ? value : NO_SUCH_ID;
 };
 
 export interface AccountPortalOptions {
@@ -273,6 +275,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     async function home(reply: FastifyReply, ctx: Ctx, flash: Flash | null, status = 200): Promise<FastifyReply> {
       const overview = await accountOverview(deps, ctx.caller, ctx.state.login ?? undefined);
       const factors = overview.factors.filter((f) => f.type !== 'recovery_codes');
+      const { devices } = await listOwnTrustedDevices(deps, ctx.caller, ctx.state.login ?? undefined);
       return send(
         reply,
         render('account-home', {
@@ -290,8 +293,11 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
           addAction: `${ctx.base}/factors/totp`,
           codesAction: `${ctx.base}/recovery-codes`,
           codesRemaining: overview.recoveryCodesRemaining,
-          // The trusted-device store lands on its own branch; until then the slot lists none.
-          trustedDevices: [],
+          trustedDevices: devices.map((d) => ({
+            label: [d.userAgent ?? t('account.activity.unknown'), d.ip].filter((v) => v !== null).join(' · '),
+            since: when(d.mfaAt),
+            revokeAction: `${ctx.base}/devices/${d.id}/revoke`,
+          })),
         }),
         status,
       );
@@ -649,6 +655,21 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
         ctx.state = { ...ctx.state, flash: { role: 'status', id: 'account.sessions.revoked' } };
         await saveState(ctx.cookie, ctx.state);
         return reply.redirect(`${ctx.base}/sessions`, 303);
+      },
+      { signedIn: true },
+    );
+
+    post(
+      '/devices/:deviceId/revoke',
+      async (request, reply, ctx) => {
+        try {
+          await revokeOwnTrustedDevice(deps, ctx.caller, ctx.state.login ?? undefined, idParam(request, 'deviceId'));
+        } catch (error) {
+          if (error instanceof PortcullisError && error.code === 'NOT_FOUND') return flashHome(reply, ctx, { role: 'alert', id: 'account.error.device_not_found' });
+          if (error instanceof PortcullisError && (error.code === 'SESSION_NOT_FOUND' || error.code === 'SESSION_REQUIRED')) return signOutHere(reply, ctx);
+          throw error;
+        }
+        return flashHome(reply, ctx, { role: 'status', id: 'account.trusted.revoked' });
       },
       { signedIn: true },
     );

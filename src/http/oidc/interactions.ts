@@ -175,7 +175,16 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         const attrs = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${400 * 24 * 3600}`, ...(oidc.cookies.secure ? ['Secure'] : [])];
         void reply.header('set-cookie', `${oidc.cookies.device}=${device}; ${attrs.join('; ')}`);
       }
-      return { ip: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, deviceId: device };
+      const trust = cookies.get(oidc.cookies.trust);
+      return { ip: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, deviceId: device, deviceToken: trust !== undefined && /^pcd_[A-Za-z0-9_-]{43}$/.test(trust) ? trust : null };
+    }
+
+    /** Keeps a remembered device's (new) token in its cookie until trust ends (SECURITY rule 6; rotated on use). */
+    function keepTrust(reply: FastifyReply, result: FlowResult): void {
+      if (result.status !== 'authenticated' || result.trustedDevice === undefined) return;
+      const maxAge = Math.max(0, Math.floor((Date.parse(result.trustedDevice.expiresAt) - deps.now()) / 1000));
+      const attrs = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${maxAge}`, ...(oidc.cookies.secure ? ['Secure'] : [])];
+      void reply.header('set-cookie', `${oidc.cookies.trust}=${result.trustedDevice.token}; ${attrs.join('; ')}`);
     }
 
     function send(reply: FastifyReply, html: string, status = 200): FastifyReply {
@@ -315,6 +324,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         return show(reply, ctx, next);
       }
       if (result.status !== 'authenticated') throw new PortcullisError('INTERNAL', `Unexpected flow status ${result.status}.`);
+      keepTrust(reply, result);
       const token = result.session.token ?? state.login?.token;
       if (token === undefined) throw new PortcullisError('INTERNAL', 'An authenticated answer without a session token.');
       const tenantId = state.login?.tenantId ?? (await tenantIdOfToken(token));
@@ -435,7 +445,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       if (state.stage.kind !== 'challenge') return show(reply, ctx, state);
       const method = text(body.method, 40);
       const code = text(body.code, 128).trim();
-      const result = await verify(depsFor(request), ctx.caller, { mfaSessionId: state.stage.mfaSessionId, method, code });
+      const result = await verify(depsFor(request), ctx.caller, { mfaSessionId: state.stage.mfaSessionId, method, code, rememberDevice: body.remember === '1' && !state.stage.stepUp });
       return advance(request, reply, ctx, state, result, { stepUp: state.stage.stepUp });
     });
 

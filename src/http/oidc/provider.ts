@@ -51,6 +51,8 @@ export interface CookiePolicy {
   readonly interaction: string;
   readonly resume: string;
   readonly device: string;
+  /** The remembered-device token (SECURITY rule 6): HttpOnly, Secure, SameSite=Lax, Path=/. */
+  readonly trust: string;
 }
 
 /**
@@ -63,8 +65,8 @@ export function cookiePolicyOf(publicUrl: string): CookiePolicy {
   const url = new URL(publicUrl);
   const secure = url.protocol === 'https:' || url.hostname === 'localhost';
   return secure
-    ? { secure, session: '__Host-pc_session', interaction: '__Secure-pc_interaction', resume: '__Secure-pc_resume', device: '__Host-pc_device' }
-    : { secure, session: 'pc_session', interaction: 'pc_interaction', resume: 'pc_resume', device: 'pc_device' };
+    ? { secure, session: '__Host-pc_session', interaction: '__Secure-pc_interaction', resume: '__Secure-pc_resume', device: '__Host-pc_device', trust: '__Host-pc_trust' }
+    : { secure, session: 'pc_session', interaction: 'pc_interaction', resume: 'pc_resume', device: 'pc_device', trust: 'pc_trust' };
 }
 
 /** A keyed MAC for one purpose (base64url). */

@@ -29,6 +29,8 @@ export const MESSAGES_EN = {
   'challenge.method.unavailable': 'Not available on this page yet.',
   'challenge.code': 'Code',
   'challenge.submit': 'Verify',
+  'challenge.remember': 'Remember this device',
+  'challenge.remember.hint': 'Skip this step on this browser for a while when nothing looks unusual. Do not use on a shared computer.',
   'challenge.error.invalid': 'That code is not valid. Check it and try again.',
   'challenge.error.locked': 'Too many wrong codes. Wait a while, then start again.',
   'challenge.error.not_allowed': 'This method cannot be used here.',

@@ -26,6 +26,7 @@ import { loadPolicy } from '../decision-service.ts';
 import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
 import { assertPlatformAdmin, findApplication, reachTenant, reachUser } from './access.ts';
 import { checkFuture, isoOf } from './validate.ts';
+import { revokeNonCompliantSessions, type NonCompliantMode, type RolloutResult } from './policy-rollout.ts';
 
 /** A layer an admin can read and write: the scopes of core's stored layers. */
 export type AdminPolicyScope = LayerScope;
@@ -44,6 +45,11 @@ export interface SavePolicyInput {
   readonly layer: unknown;
   /** Epoch ms from which the version is in force; default now. A time ahead announces a change. */
   readonly effectiveAt?: number;
+  /**
+   * Tenant layers: what happens to users the saved version leaves without an acceptable factor — `wall` (default:
+   * the enrollment wall at their next sign-in) or `revoke_sessions` (their live sessions end now; src/services/admin/policy-rollout.ts).
+   */
+  readonly noncompliant?: NonCompliantMode;
 }
 
 export interface SavedPolicy {
@@ -55,6 +61,8 @@ export interface SavedPolicy {
   readonly changed: readonly PolicyField[];
   /** Saved anyway: factor types this deployment cannot deliver, or no deliverable factor left (core `policyDeliverabilityWarnings`). */
   readonly warnings: readonly PolicyWarning[];
+  /** When the save asked for `noncompliant`: what was done to non-compliant users' sessions. */
+  readonly rollout?: RolloutResult;
 }
 
 /** Tolerated clock skew for an `effectiveAt` the caller meant as "now". */
@@ -215,9 +223,18 @@ export async function savePolicy(deps: ServiceDeps, actor: AdminActor, scope: Ad
   const layer = checkLayer(input.layer);
   const now = deps.now();
   const effectiveAt = effectiveAtOf(input.effectiveAt, now);
+  const mode = input.noncompliant ?? 'wall';
+  if (mode === 'revoke_sessions') {
+    if (scope.level !== 'tenant') throw new PortcullisError('INVALID_REQUEST', 'noncompliant=revoke_sessions applies to the tenant layer only.');
+    if (effectiveAt > now) throw new PortcullisError('INVALID_REQUEST', 'noncompliant=revoke_sessions needs a version in force now (no effectiveAt ahead).');
+  }
   return deps.store.transaction(async (tx) => {
     await reachScope(tx, actor, scope, true);
-    return saveLayerVersion(tx, actor, scope, layer, { effectiveAt, now }, deps.deliverableFactors);
+    const saved = await saveLayerVersion(tx, actor, scope, layer, { effectiveAt, now }, deps.deliverableFactors);
+    if (input.noncompliant === undefined) return saved;
+    if (mode === 'wall' || scope.level !== 'tenant') return { ...saved, rollout: { mode: 'wall', sessionsRevoked: 0, usersAffected: [] } };
+    // In the saving transaction: the version, the revocations and their audit commit together (SECURITY rule 11).
+    return { ...saved, rollout: await revokeNonCompliantSessions(tx, actor, scope.tenantId, saved.version, now) };
   });
 }
 

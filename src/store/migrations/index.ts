@@ -11,6 +11,7 @@ import { catalogVersionMigration } from './0006-catalog-version.ts';
 import { riskSignalsMigration } from './0007-risk-signals.ts';
 import { shadowPolicyMigration } from './0008-shadow-policy.ts';
 import { oidcStorageMigration } from './0009-oidc-storage.ts';
+import { trustedDevicesMigration } from './0010-trusted-devices.ts';
 
 /**
  * The one migration set, for both dialects, in order. Names sort lexically; never rename or edit a released one —
@@ -27,6 +28,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0007-risk-signals': riskSignalsMigration(),
     '0008-shadow-policy': shadowPolicyMigration(),
     '0009-oidc-storage': oidcStorageMigration(),
+    '0010-trusted-devices': trustedDevicesMigration(),
   };
 }
 

@@ -12,6 +12,7 @@ import { forEachDialect } from '../../support/harness.ts';
 import { openLoginSession } from '../../../src/services/login-sessions.ts';
 import { openAccountPortal } from '../../../src/services/account-portal.ts';
 import { csrfOn, enrollThroughPortal, signInThroughPortal } from './account-support.ts';
+import { newDeviceToken } from '../../../src/services/device-trust.ts';
 
 forEachDialect((dialect) => {
   describe(`account portal (${dialect})`, () => {
@@ -149,5 +150,25 @@ forEachDialect((dialect) => {
       assert.ok(eve.id !== acme.userId);
     });
 
+
+    it("remembered devices are listed on the portal's home and forgotten there by their user only; another user cannot forget Ada's", async () => {
+      const t = live.runtime.store.forTenant(acme.tenantId);
+      const { hash } = newDeviceToken();
+      const id = 'A'.repeat(22);
+      await t.trustedDevices.remember({ id, userId: acme.userId, applicationId: 'app', tokenHash: hash, mfaAt: live.now(), userAgent: 'Firefox on Linux (test)', ip: '192.0.2.7', now: live.now() });
+      const ada = await signInThroughPortal(live, 'acme', 'ada@example.com', adaSecret);
+      assert.match(ada.home.html, /Firefox on Linux \(test\) · 192\.0\.2\.7/);
+      await t.users.create({ email: 'mallory@example.com', passwordHash: (await t.users.get(acme.userId))!.passwordHash, now: live.now() });
+      const mallory = await enrollThroughPortal(live, 'acme', 'mallory@example.com');
+      const tried = await mallory.browser.visit(`/account/acme/devices/${id}/revoke`, { method: 'POST', form: { csrf: csrfOn(mallory.home) } });
+      assert.match(tried.html, /no longer remembered/);
+      assert.equal((await t.trustedDevices.listRemembered(acme.userId)).length, 1, 'still remembered after a stranger tried');
+      const forgotten = await ada.browser.visit(`/account/acme/devices/${id}/revoke`, { method: 'POST', form: { csrf: csrfOn(ada.home) } });
+      assert.match(forgotten.html, /The device was forgotten/);
+      assert.doesNotMatch(forgotten.html, /Firefox on Linux \(test\)/);
+      assert.equal((await t.trustedDevices.listRemembered(acme.userId)).length, 0);
+      const again = await ada.browser.visit(`/account/acme/devices/${id}/revoke`, { method: 'POST', form: { csrf: csrfOn(ada.home) } });
+      assert.match(again.html, /no longer remembered/);
+    });
   });
 });

@@ -5,8 +5,10 @@ import type { ServiceDeps } from '../../../services/deps.ts';
 import { grantGrace, listUserFactors, removeUserFactor, resetUserMfa, unlockUser } from '../../../services/admin/factors-admin.ts';
 import { parseInstant } from '../../../services/admin/validate.ts';
 import { actorOf, body, params, responses, security, TAGS } from './common.ts';
-import { Factor, FactorParams, GraceBody, GraceResult, ResetResult, UserParams } from './schemas.ts';
+import { Factor, FactorParams, GraceBody, GraceResult, Id, ResetResult, UserParams } from './schemas.ts';
 import { iso, viewFactor } from './views.ts';
+import { listUserTrustedDevices, revokeUserTrustedDevices } from '../../../services/trusted-devices.ts';
+import { TrustedDeviceListing } from '../auth/schemas.ts';
 
 const tags = [TAGS.factors];
 
@@ -46,6 +48,35 @@ export async function registerFactorRoutes(app: FastifyInstance, deps: ServiceDe
     async (request, reply) => {
       const { tenantId, userId, factorId } = params<UserPath & { factorId: string }>(request);
       await removeUserFactor(deps, actorOf(request), tenantId, userId, factorId);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/tenants/:tenantId/users/:userId/trusted-devices',
+    { schema: { tags, security, summary: 'A user’s remembered devices (never their tokens)', params: UserParams, response: responses({ 200: Type.Object({ items: Type.Array(TrustedDeviceListing) }) }) } },
+    async (request) => {
+      const { tenantId, userId } = params<UserPath>(request);
+      return { items: await listUserTrustedDevices(deps, actorOf(request), tenantId, userId) };
+    },
+  );
+
+  app.delete(
+    '/tenants/:tenantId/users/:userId/trusted-devices',
+    { schema: { tags, security, summary: 'Revoke every remembered device of a user (and every device and network the risk engine knows for them)', params: UserParams, response: responses({ 200: Type.Object({ revoked: Type.Integer() }) }) } },
+    async (request) => {
+      const { tenantId, userId } = params<UserPath>(request);
+      return revokeUserTrustedDevices(deps, actorOf(request), tenantId, userId, null);
+    },
+  );
+
+  const DeviceParams = Type.Object({ tenantId: Id, userId: Id, deviceId: Id }, { additionalProperties: false });
+  app.delete(
+    '/tenants/:tenantId/users/:userId/trusted-devices/:deviceId',
+    { schema: { tags, security, summary: 'Revoke one remembered device of a user', params: DeviceParams, response: responses({ 204: { type: 'null' } }) } },
+    async (request, reply) => {
+      const { tenantId, userId, deviceId } = params<UserPath & { deviceId: string }>(request);
+      await revokeUserTrustedDevices(deps, actorOf(request), tenantId, userId, deviceId);
       return reply.code(204).send();
     },
   );

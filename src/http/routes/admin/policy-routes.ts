@@ -29,6 +29,7 @@ import {
   PolicyHistory,
   PolicyLayer,
   PolicyPutBody,
+  RolloutQuery,
   PreviewBody,
   PreviewResult,
   ResolvedPolicy,
@@ -71,12 +72,15 @@ function policyInput(request: FastifyRequest): SavePolicyInput {
   return { layer: checked, ...(typeof effectiveAt === 'string' ? { effectiveAt: parseInstant(effectiveAt, 'effectiveAt') } : {}) };
 }
 
-const putSchema = (summary: string, paramsSchema: unknown): object => ({
+const putSchema = (summary: string, paramsSchema: unknown, rollout = false): object => ({
   tags,
   security,
   summary,
-  description: 'The body is the whole layer (fields left out are inherited) plus an optional `effectiveAt` to announce the change ahead. Each save is a new version. A bad value answers 400 INVALID_POLICY with `errors: [{ field, message }]`.',
+  description:
+    'The body is the whole layer (fields left out are inherited) plus an optional `effectiveAt` to announce the change ahead. Each save is a new version. A bad value answers 400 INVALID_POLICY with `errors: [{ field, message }]`.' +
+    (rollout ? ' `?noncompliant=revoke_sessions` (in force now only) also ends the live sessions of users the new version walls; `wall` (the default) leaves them to the enrollment wall at their next sign-in.' : ''),
   params: paramsSchema,
+  ...(rollout ? { querystring: RolloutQuery } : {}),
   body: PolicyPutBody,
   response: responses({ 200: SavedPolicy }),
 });
@@ -99,9 +103,12 @@ export async function registerPolicyRoutes(app: FastifyInstance, deps: ServiceDe
     app.get(route.path, { schema: getSchema(`The version in force and the history of ${route.what}`, route.params) }, async (request) =>
       viewHistory(await getPolicy(deps, actorOf(request), route.scope(params(request)))),
     );
-    app.put(route.path, { schema: putSchema(`Save a new version of ${route.what}`, route.params), attachValidation: true }, async (request) =>
-      viewSaved(await savePolicy(deps, actorOf(request), route.scope(params(request)), policyInput(request))),
-    );
+    const rollout = route.path === '/tenants/:tenantId/policy';
+    app.put(route.path, { schema: putSchema(`Save a new version of ${route.what}`, route.params, rollout), attachValidation: true }, async (request) => {
+      const input = policyInput(request);
+      const mode = rollout ? query<{ noncompliant?: 'wall' | 'revoke_sessions' }>(request).noncompliant : undefined;
+      return viewSaved(await savePolicy(deps, actorOf(request), route.scope(params(request)), mode === undefined ? input : { ...input, noncompliant: mode }));
+    });
   }
 
   app.get(

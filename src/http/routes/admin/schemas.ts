@@ -231,7 +231,29 @@ export const SavedPolicy = Type.Object({
   layer: LayerOut,
   changed: Type.Array(Type.String()),
   warnings: Type.Array(PolicyWarning, { description: 'Saved anyway; empty when there is nothing to say' }),
+  rollout: Type.Optional(
+    Type.Object(
+      {
+        mode: Type.Union([Type.Literal('wall'), Type.Literal('revoke_sessions')]),
+        sessionsRevoked: Type.Integer(),
+        usersAffected: Type.Array(Type.String(), { description: 'Users whose live sessions were ended (none for wall)' }),
+      },
+      { description: 'Present when the save named ?noncompliant=' },
+    ),
+  ),
 });
+
+/** `PUT /tenants/{tenantId}/policy?noncompliant=wall|revoke_sessions`: the roll-out of a tightening. */
+export const RolloutQuery = Type.Object(
+  {
+    noncompliant: Type.Optional(
+      Type.Union([Type.Literal('wall'), Type.Literal('revoke_sessions')], {
+        description: 'Users the saved version leaves without an acceptable factor: wall = the enrollment wall at their next sign-in (default); revoke_sessions = their live login sessions end now (audited session.revoked, reason policy_rollout)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const Source = Type.Object({
   level: Type.String({ description: 'default | application | tenant | tenant_application | user | floor' }),

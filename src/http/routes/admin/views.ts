@@ -64,7 +64,15 @@ export function viewHistory(h: PolicyHistory): object {
 }
 
 export function viewSaved(s: SavedPolicy): object {
-  return { scope: viewScope(s.scope), version: s.version, effectiveAt: iso(s.effectiveAt), layer: s.layer, changed: [...s.changed], warnings: [...s.warnings] };
+  return {
+    scope: viewScope(s.scope),
+    version: s.version,
+    effectiveAt: iso(s.effectiveAt),
+    layer: s.layer,
+    changed: [...s.changed],
+    warnings: [...s.warnings],
+    ...(s.rollout === undefined ? {} : { rollout: { mode: s.rollout.mode, sessionsRevoked: s.rollout.sessionsRevoked, usersAffected: [...s.rollout.usersAffected] } }),
+  };
 }
 
 export function viewResolved(tenantId: string, applicationId: string, userId: string | null, at: number, p: ResolvedPolicy): object {

@@ -12,6 +12,7 @@ import type { FlowResult } from '../../../services/flow-result.ts';
 import { checkStatus, signIn, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
 import { normaliseIp, type RequestContext } from '../../../services/risk.ts';
 import { introspectSession, listOwnSessions, revokeOwnSession } from '../../../services/session-service.ts';
+import { listOwnTrustedDevices, revokeOwnTrustedDevice } from '../../../services/trusted-devices.ts';
 import {
   BlockedBody,
   Code,
@@ -31,6 +32,7 @@ import {
   TenantRef,
   Text,
   TotpEnrollmentStarted,
+  TrustedDeviceListing,
   UserFields,
 } from './schemas.ts';
 
@@ -86,6 +88,7 @@ function contextOf(body: { context?: RequestContext }, request: FastifyRequest):
     ip: normaliseIp(ip) ?? null,
     userAgent: body.context?.userAgent ?? null,
     deviceId: body.context?.deviceId ?? null,
+    deviceToken: body.context?.deviceToken ?? null,
     ipUnparsable,
   };
 }
@@ -125,7 +128,8 @@ const SigninBody = Type.Object(
 );
 const StatusCheckBody = Type.Object({ tenant: TenantRef, ...UserFields, context: Type.Optional(Context) }, { additionalProperties: false });
 const UserQuery = Type.Object({ tenant: TenantRef, ...UserFields }, { additionalProperties: false });
-const VerifyBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema, code: Code }, { additionalProperties: false });
+const RememberDevice = Type.Optional(Type.Boolean({ description: 'Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token' }));
+const VerifyBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema, code: Code, rememberDevice: RememberDevice }, { additionalProperties: false });
 const StepUpBody = Type.Object(
   {
     tenant: Type.Optional(TenantRef),
@@ -137,7 +141,7 @@ const StepUpBody = Type.Object(
   { additionalProperties: false },
 );
 const SessionBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), label: Type.Optional(Text({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
-const ConfirmBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), factorId: Id, code: Code }, { additionalProperties: false });
+const ConfirmBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), factorId: Id, code: Code, rememberDevice: RememberDevice }, { additionalProperties: false });
 const ContextOnlyBody = Type.Object({ context: Type.Optional(Context) }, { additionalProperties: false });
 const IntrospectBody = Type.Object(
   { token: Type.Optional(Text({ minLength: 1, maxLength: 256 })), sid: Type.Optional(Id), tenant: Type.Optional(Id) },
@@ -278,6 +282,16 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
   app.delete('/auth/sessions/:sessionId', { schema: { tags, security: sessionSecurity, summary: 'Revoke one of the signed-in user’s sessions at this application', params: SessionParams, response: { 200: SessionRevoked, ...errors } } }, async (request) => {
     const params = request.params as Static<typeof SessionParams>;
     return revokeOwnSession(depsOf(deps, request), await caller(request), sessionTokenOf(request), params.sessionId);
+  });
+
+  app.get('/auth/devices', { schema: { tags, security: sessionSecurity, summary: "The signed-in user's remembered devices (never their tokens)", response: { 200: Type.Object({ devices: Type.Array(TrustedDeviceListing) }), ...errors } } }, async (request) =>
+    listOwnTrustedDevices(depsOf(deps, request), await caller(request), sessionTokenOf(request)),
+  );
+
+  const DeviceParams = Type.Object({ deviceId: Id });
+  app.delete('/auth/devices/:deviceId', { schema: { tags, security: sessionSecurity, summary: 'Forget one of the signed-in user’s remembered devices; its token stops working', params: DeviceParams, response: { 200: SessionRevoked, ...errors } } }, async (request) => {
+    const params = request.params as Static<typeof DeviceParams>;
+    return revokeOwnTrustedDevice(depsOf(deps, request), await caller(request), sessionTokenOf(request), params.deviceId);
   });
 
   app.post('/auth/sessions/introspect', { schema: { tags, security, summary: 'Is this session still live? (RFC 7662 style)', body: IntrospectBody, response: { 200: Introspection, ...errors } } }, async (request) => {

@@ -19,6 +19,7 @@ export const Context = Type.Object(
     ip: Type.Optional(Text({ maxLength: 64 })),
     userAgent: Type.Optional(Text({ maxLength: 1024 })),
     deviceId: Type.Optional(Text({ maxLength: 256 })),
+    deviceToken: Type.Optional(Text({ maxLength: 256, description: 'A remembered device token (trustedDevice.token of an earlier answer); rotated on every use' })),
   },
   { additionalProperties: false, description: 'What the application knows of the request; all optional, all untrusted' },
 );
@@ -86,6 +87,16 @@ export const AuthenticatedEnvelope = Type.Object(
     acr: Type.String(),
     session: SessionView,
     result: Type.Union([Type.String(), Type.Null()], { description: 'The signed result (JWT), to verify against /.well-known/jwks.json' }),
+    trustedDevice: Type.Optional(
+      Type.Object(
+        {
+          token: Type.String({ description: 'The device token to present as context.deviceToken next time; shown only now' }),
+          id: Type.String(),
+          expiresAt: Type.String({ format: 'date-time', description: 'trustedDeviceDays after the last MFA on this device' }),
+        },
+        { description: 'After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent)' },
+      ),
+    ),
   },
   open,
 );
@@ -144,6 +155,17 @@ export const SessionListing = Type.Object({
   lastSeenAt: Type.String({ format: 'date-time' }),
   expiresAt: Type.String({ format: 'date-time' }),
   current: Type.Optional(Type.Boolean()),
+});
+
+/** A remembered device as listings show it (never its token). */
+export const TrustedDeviceListing = Type.Object({
+  id: Type.String(),
+  applicationId: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  mfaAt: Type.String({ format: 'date-time', description: 'The last MFA on the device; trust lasts trustedDeviceDays from it' }),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { additionalProperties: true });
