@@ -192,16 +192,19 @@ describe('hosted pages in chromium: grace, wall, recovery code, step-up, blocked
     const lowClaims = await idTokenOf(client, new URL(low.url()), one.verifier);
     assert.equal(lowClaims.acr, 'urn:portcullis:loa:1');
 
+    // A new tab of the same browser (same cookies): the first tab may still be landing on its aborted callback.
+    const tab = await page.context().newPage();
+    await tab.route(`${client.redirectUri}**`, (route) => route.abort());
     const two = pkce();
-    await page.goto(authorizeUrl(client, two.challenge, { acr_values: 'urn:portcullis:loa:2' }));
-    await page.getByText('This application needs a stronger sign-in').waitFor();
-    await screenshotAndAudit(page, '12-step-up-sign-in-again');
-    await signIn(page, 'bob@example.com');
-    await page.getByRole('heading', { name: 'Confirm with your second factor' }).waitFor();
-    await screenshotAndAudit(page, '13-step-up-challenge');
-    const high = await callbackOf(page, client, async () => {
-      await page.getByLabel('Authenticator app').fill(totpAt(secret, live.now()));
-      await page.getByRole('button', { name: 'Verify' }).click();
+    await tab.goto(authorizeUrl(client, two.challenge, { acr_values: 'urn:portcullis:loa:2' }));
+    await tab.getByText('This application needs a stronger sign-in').waitFor();
+    await screenshotAndAudit(tab, '12-step-up-sign-in-again');
+    await signIn(tab, 'bob@example.com');
+    await tab.getByRole('heading', { name: 'Confirm with your second factor' }).waitFor();
+    await screenshotAndAudit(tab, '13-step-up-challenge');
+    const high = await callbackOf(tab, client, async () => {
+      await tab.getByLabel('Authenticator app').fill(totpAt(secret, live.now()));
+      await tab.getByRole('button', { name: 'Verify' }).click();
     });
     const highClaims = await idTokenOf(client, high, two.verifier);
     assert.equal(highClaims.acr, 'urn:portcullis:loa:2');
