@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -24,6 +24,7 @@ import { forEachDialect } from '../../test/support/harness.ts';
 import { createFreshSchema, dropSchema, postgresTestUrl } from '../../test/support/postgres.ts';
 import { buildShop, SESSION_COOKIE } from './app.ts';
 import { createResultVerifier, ResultRefused } from './verify-result.ts';
+import { freePort } from '../../test/support/server-process.ts';
 
 // ---- RFC 6238 (TOTP) over RFC 4226 (HOTP), independent of src/factors ----
 function base32Decode(text: string): Buffer {
@@ -130,14 +131,6 @@ function decodeEntities(text: string): string {
 function byId(pageHtml: string, id: string): string | null {
   const match = new RegExp(`id="${id}"[^>]*>([^<]*)<`).exec(pageHtml);
   return match?.[1] === undefined ? null : decodeEntities(match[1]);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const PASSWORD = 'correct horse battery staple';

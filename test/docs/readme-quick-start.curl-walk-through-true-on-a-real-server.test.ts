@@ -10,11 +10,11 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MARK = '@@@README-EXPECTED';
@@ -137,14 +137,6 @@ function lastJson(chunk: string): unknown {
     if (parsed !== null) return parsed.value;
   }
   assert.fail(`no JSON output before the expected comment: ${chunk.slice(-500)}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('README quick start, run by bash against a real listening server', () => {

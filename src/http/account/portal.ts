@@ -43,6 +43,7 @@ import { PAGES_CSP, renderPage } from '../pages/render.ts';
 import type { MessageId } from '../pages/messages.ts';
 import { generateToken } from '../tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
+import { parseCookies } from '../cookies.ts';
 
 /** Where the portal lives: `/account/<tenant slug>`. */
 export const ACCOUNT_PREFIX = '/account';
@@ -106,15 +107,6 @@ function factorLabel(type: FactorType | string): string {
 
 function when(iso: string | null): string {
   return iso === null ? t('account.factors.never') : `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-}
-
-function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return out;
 }
 
 const text = (value: unknown, max: number): string => (typeof value === 'string' ? value.slice(0, max) : '');

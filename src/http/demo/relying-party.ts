@@ -17,6 +17,7 @@ import { cookiePolicyOf, macOf, OIDC_PREFIX } from '../oidc/provider.ts';
 import { PAGES_CSP, renderPage } from '../pages/render.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import type { OidcClientRepository } from '../../store/index.ts';
+import { parseCookies } from '../cookies.ts';
 
 export interface DemoOptions {
   readonly deps: ServiceDeps;
@@ -32,15 +33,6 @@ interface FlowCookie {
 }
 
 const FLOW_COOKIE_TTL_S = 600;
-
-function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return out;
-}
 
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);

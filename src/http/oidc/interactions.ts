@@ -28,6 +28,7 @@ import type { ServiceDeps } from '../../services/deps.ts';
 import { translate, type MessageId } from '../pages/messages.ts';
 import { accountIdOf, acrOfLevel, levelOfOidcAcr, levelOfSessionAcr } from './assurance-claims.ts';
 import { INTERACTION_PREFIX, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
+import { parseCookies } from '../cookies.ts';
 
 /** The action a step-up for a requested `acr` is audited under. */
 export const OIDC_STEP_UP_ACTION = 'oidc-acr';
@@ -96,15 +97,6 @@ export function floorOfParams(params: Record<string, unknown>): number {
     }
   }
   return Math.max(0, ...values.map((v) => levelOfOidcAcr(v) ?? 0));
-}
-
-function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return out;
 }
 
 /**

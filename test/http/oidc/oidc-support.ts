@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../src/config.ts';
@@ -18,6 +17,7 @@ import { generateToken, hashToken } from '../../../src/http/tokens.ts';
 import type { PolicyLayer } from '../../../src/core/index.ts';
 import { createFreshSchema, dropSchema, postgresTestUrl } from '../../support/postgres.ts';
 import type { Dialect } from '../../support/harness.ts';
+import { freePort } from '../../support/server-process.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -31,16 +31,6 @@ export interface LiveServer {
   advance(ms: number): void;
   now(): number;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** `env`: more configuration, as environment variables (e.g. `PORTCULLIS_DEV_CLOCK_HEADER`). */
