@@ -68,14 +68,21 @@ function withTenantLayer(layers: readonly ScopedLayer[], draft: PolicyLayer, now
  * The user's active factors as `decide` sees them (recovery codes with how many remain); `known` when the request
  * read them already.
  */
-export async function loadUserFactors(tenant: TenantStore, userId: string, known?: readonly FactorRecord[]): Promise<UserFactor[]> {
-  const factors = known ?? (await tenant.factors.listForUser(userId, 'active'));
+export async function loadUserFactors(tenant: TenantStore, userId: string, known?: KnownFactors): Promise<UserFactor[]> {
+  // One statement for the factors and the recovery codes left (issue 13), unless the request read them already.
+  const { factors, recoveryRemaining } = known ?? (await tenant.factors.listActiveWithRecoveryCount(userId));
   const out: UserFactor[] = [];
   for (const f of factors) {
-    if (f.type === 'recovery_codes') out.push({ id: f.id, type: f.type, status: 'active', remaining: await tenant.recoveryCodes.countRemaining(userId) });
+    if (f.type === 'recovery_codes') out.push({ id: f.id, type: f.type, status: 'active', remaining: recoveryRemaining ?? (await tenant.recoveryCodes.countRemaining(userId)) });
     else out.push({ id: f.id, type: f.type, status: 'active' });
   }
   return out;
+}
+
+/** A user's active factors as a request read them, with the recovery codes left when it counted them. */
+export interface KnownFactors {
+  readonly factors: readonly FactorRecord[];
+  readonly recoveryRemaining?: number;
 }
 
 export interface EvaluateInput {
@@ -101,7 +108,7 @@ export interface EvaluateInput {
   /** The request's catalog view (src/store/catalog.ts); without it the policy layers are read from storage. */
   readonly catalog?: CatalogView;
   /** The user's active factors when this request read them already (a proof's check). */
-  readonly activeFactors?: readonly FactorRecord[];
+  readonly activeFactors?: KnownFactors;
   /** For step-up: the factor classes the session proved and its grant time for the action (the step-up registry). */
   readonly sessionFactorClasses?: readonly FactorClass[];
   readonly stepUpGrantAt?: number | null;

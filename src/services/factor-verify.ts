@@ -2,6 +2,7 @@ import { PortcullisError, type FactorType } from '../core/index.ts';
 import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type NewAuditEvent, type TenantStore, type UserRecord } from '../store/index.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
 import { totpFactor } from '../factors/totp-factor.ts';
+import type { KnownFactors } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ProofMeta {
@@ -48,8 +49,11 @@ export interface ConsumeOptions {
  */
 export interface CheckedProof {
   readonly factor: FactorRecord;
-  /** The user's active factors as read for this check (the decision that follows uses them: no second read). */
-  readonly activeFactors: readonly FactorRecord[];
+  /**
+   * The user's active factors and unused recovery codes as read for this check (the decision that follows uses
+   * them: no second read).
+   */
+  readonly activeFactors: KnownFactors;
   readonly method: FactorType;
   consume(t: TenantStore, options?: ConsumeOptions): Promise<{ readonly remaining?: number } | null>;
   /** Audits the lost single-use write as a failed attempt and throws `MFA_CODE_INVALID`. */
@@ -72,8 +76,8 @@ export async function checkFactorProof(
   meta: ProofMeta,
 ): Promise<CheckedProof> {
   const now = deps.now();
-  const activeFactors = await tenant.factors.listForUser(user.id, 'active');
-  const factors = activeFactors.filter((f) => f.type === method);
+  const activeFactors = await tenant.factors.listActiveWithRecoveryCount(user.id);
+  const factors = activeFactors.factors.filter((f) => f.type === method);
   const factor = factors[0];
   if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
   const failed = (data: Record<string, string | number | boolean | null>): Promise<unknown> =>

@@ -476,6 +476,11 @@ export interface FactorRepository {
   get(id: string): Promise<FactorRecord | null>;
   /** A user's factors, oldest first; optionally only one status. */
   listForUser(userId: string, status?: FactorStatus): Promise<readonly FactorRecord[]>;
+  /**
+   * A user's active factors, oldest first, with how many of their recovery codes are unused — what a decision
+   * reads — in one statement (issue 13). `recoveryRemaining` is 0 when the user has no active factor.
+   */
+  listActiveWithRecoveryCount(userId: string): Promise<{ readonly factors: readonly FactorRecord[]; readonly recoveryRemaining: number }>;
   /** Every factor of the tenant (policy preview), ordered by user then creation. */
   listForTenant(status?: FactorStatus): Promise<readonly FactorRecord[]>;
   /** pending → active, only if pending and not expired at `now` (one conditional UPDATE). */

@@ -18,9 +18,9 @@ import { api, createAuthHarness, createClient, createTenant, createUser, enrollT
  * commits on both; verify 23 and 4 on both; status/check 9 and 1.
  */
 const BUDGET = {
-  signin: { statements: { sqlite: 13, postgres: 13 }, commits: { sqlite: 2, postgres: 3 } },
-  verify: { statements: { sqlite: 19, postgres: 17 }, commits: { sqlite: 2, postgres: 2 } },
-  check: { statements: { sqlite: 9, postgres: 9 }, commits: { sqlite: 1, postgres: 1 } },
+  signin: { statements: { sqlite: 12, postgres: 12 }, commits: { sqlite: 2, postgres: 3 } },
+  verify: { statements: { sqlite: 18, postgres: 16 }, commits: { sqlite: 2, postgres: 2 } },
+  check: { statements: { sqlite: 8, postgres: 8 }, commits: { sqlite: 1, postgres: 1 } },
 } as const;
 
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'laptop-1', userAgent: 'budget' };
