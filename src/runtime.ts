@@ -21,7 +21,7 @@ import type { ServiceDeps } from './services/deps.ts';
 import { createConfiguredRiskEngine } from './risk/setup.ts';
 import { checkSecretKey } from './services/key-check.ts';
 import { createResultSigner, type ResultSigner } from './services/signing-keys.ts';
-import { createStore, keyCheckRepository, migrateToLatest, oidcClientRepository, oidcPayloadRepository, openDatabase, type Database, type Store } from './store/index.ts';
+import { createStore, keyCheckRepository, migrateToLatest, oidcClientRepository, oidcPayloadRepository, openDatabase, type Database, type NewAuditEvent, type Store } from './store/index.ts';
 
 export interface Runtime {
   readonly database: Database;
@@ -141,23 +141,37 @@ export async function bootstrapFirstAdmin(store: Store, now: number): Promise<st
   });
 }
 
+/** Audit records per multi-row INSERT in a sweep (8 parameters each: well within both databases' limits). */
+const SWEEP_AUDIT_CHUNK = 500;
+
 /**
  * Housekeeping every node may run (each step is a conditional write, so two nodes doing it at once is harmless):
  * abandoned MFA sessions are marked expired and audited as `mfa.abandoned`; expired pending factors are deleted;
  * sign-in throttle rows whose window ended are deleted (a hit on one would have restarted it anyway).
  */
 export async function sweep(store: Store, now: number): Promise<{ abandoned: number; pendingDeleted: number; throttlesDeleted: number }> {
-  const expired = await store.maintenance.expireMfaSessions(now);
-  for (const session of expired) {
-    await store.forTenant(session.tenantId).audit.append({
-      at: now,
-      actor: 'system',
-      event: 'mfa.abandoned',
-      userId: session.userId,
-      applicationId: session.applicationId,
-      data: { purpose: session.purpose, action: session.action, outcome: typeof session.decision.outcome === 'string' ? session.decision.outcome : null },
-    });
-  }
+  // The expiry and its audit records in one transaction, the records in multi-row statements (issue 13: one commit
+  // for a sweep, not one per abandoned session — on SQLite each would hold the only connection).
+  const expired = await store.transaction(async (tx) => {
+    const sessions = await tx.maintenance.expireMfaSessions(now);
+    const byTenant = new Map<string, NewAuditEvent[]>();
+    for (const session of sessions) {
+      const events = byTenant.get(session.tenantId) ?? [];
+      events.push({
+        at: now,
+        actor: 'system',
+        event: 'mfa.abandoned',
+        userId: session.userId,
+        applicationId: session.applicationId,
+        data: { purpose: session.purpose, action: session.action, outcome: typeof session.decision.outcome === 'string' ? session.decision.outcome : null },
+      });
+      byTenant.set(session.tenantId, events);
+    }
+    for (const [tenantId, events] of byTenant) {
+      for (let i = 0; i < events.length; i += SWEEP_AUDIT_CHUNK) await tx.forTenant(tenantId).audit.appendMany(events.slice(i, i + SWEEP_AUDIT_CHUNK));
+    }
+    return sessions;
+  });
   const pendingDeleted = await store.maintenance.deleteExpiredPendingFactors(now);
   const throttlesDeleted = await store.maintenance.deleteExpiredSigninThrottles(now);
   return { abandoned: expired.length, pendingDeleted, throttlesDeleted };

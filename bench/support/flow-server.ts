@@ -16,6 +16,8 @@
  *   ← `{type: 'rss', gc}`                                 → `{type: 'rss', rss, maxRss}` in bytes, after a full
  *        garbage collection when `gc` (the child runs with `--expose-gc`; used for the idle reading only, so that
  *        the seeding's garbage — bench work, not the server's — is not counted as the server's idle size);
+ *   ← `{type: 'cpu'}`                                     → `{type: 'cpu', micros}`: the process' CPU time so far
+ *                                                           (user + system, every thread: argon2id's too);
  *   ← `{type: 'close'}`                                   → `{type: 'closed'}`, then the process exits.
  *
  *   npx node bench/support/flow-server.ts --dialect sqlite|postgres --users 3000 --signin-users 200
@@ -25,7 +27,11 @@ import { hashPassword, verifyPassword } from '../../src/factors/password.ts';
 import { seedTenant, seedTotpUsers, startBenchServer, type BenchDialect } from './bench-server.ts';
 
 /** Messages from the parent. */
-export type FlowServerRequest = { readonly type: 'bound'; readonly seconds: number; readonly concurrency: number } | { readonly type: 'rss'; readonly gc: boolean } | { readonly type: 'close' };
+export type FlowServerRequest =
+  | { readonly type: 'bound'; readonly seconds: number; readonly concurrency: number }
+  | { readonly type: 'rss'; readonly gc: boolean }
+  | { readonly type: 'cpu' }
+  | { readonly type: 'close' };
 
 /** A seeded tenant as the load generator needs it. */
 export interface FlowServerTenant {
@@ -47,6 +53,7 @@ export type FlowServerReply =
     }
   | { readonly type: 'bound'; readonly count: number; readonly seconds: number }
   | { readonly type: 'rss'; readonly rss: number; readonly maxRss: number }
+  | { readonly type: 'cpu'; readonly micros: number }
   | { readonly type: 'closed' };
 
 const PASSWORD = 'correct horse battery staple';
@@ -113,6 +120,9 @@ process.on('message', (message: FlowServerRequest) => {
   void (async (): Promise<void> => {
     if (message.type === 'bound') {
       reply({ type: 'bound', ...(await bound(message.seconds, message.concurrency)) });
+    } else if (message.type === 'cpu') {
+      const used = process.cpuUsage();
+      reply({ type: 'cpu', micros: used.user + used.system });
     } else if (message.type === 'rss') {
       const gc = (globalThis as { gc?: () => void }).gc;
       if (message.gc && gc !== undefined) gc();

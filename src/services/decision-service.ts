@@ -14,7 +14,7 @@ import {
   type ScopedLayer,
   type UserFactor,
 } from '../core/index.ts';
-import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, RememberedDeviceRecord, TenantStore, UserRecord } from '../store/index.ts';
+import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, NewAuditEvent, RememberedDeviceRecord, TenantStore, UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
 import { createRiskEngine, type RiskEngine } from '../risk/engine.ts';
 import { deviceKeyOf, scoreCollection, type RequestContext, type RiskResult } from './risk.ts';
@@ -69,14 +69,21 @@ function withTenantLayer(layers: readonly ScopedLayer[], draft: PolicyLayer, now
  * The user's active factors as `decide` sees them (recovery codes with how many remain); `known` when the request
  * read them already.
  */
-export async function loadUserFactors(tenant: TenantStore, userId: string, known?: readonly FactorRecord[]): Promise<UserFactor[]> {
-  const factors = known ?? (await tenant.factors.listForUser(userId, 'active'));
+export async function loadUserFactors(tenant: TenantStore, userId: string, known?: KnownFactors): Promise<UserFactor[]> {
+  // One statement for the factors and the recovery codes left (issue 13), unless the request read them already.
+  const { factors, recoveryRemaining } = known ?? (await tenant.factors.listActiveWithRecoveryCount(userId));
   const out: UserFactor[] = [];
   for (const f of factors) {
-    if (f.type === 'recovery_codes') out.push({ id: f.id, type: f.type, status: 'active', remaining: await tenant.recoveryCodes.countRemaining(userId) });
+    if (f.type === 'recovery_codes') out.push({ id: f.id, type: f.type, status: 'active', remaining: recoveryRemaining ?? (await tenant.recoveryCodes.countRemaining(userId)) });
     else out.push({ id: f.id, type: f.type, status: 'active' });
   }
   return out;
+}
+
+/** A user's active factors as a request read them, with the recovery codes left when it counted them. */
+export interface KnownFactors {
+  readonly factors: readonly FactorRecord[];
+  readonly recoveryRemaining?: number;
 }
 
 export interface EvaluateInput {
@@ -102,7 +109,7 @@ export interface EvaluateInput {
   /** The request's catalog view (src/store/catalog.ts); without it the policy layers are read from storage. */
   readonly catalog?: CatalogView;
   /** The user's active factors when this request read them already (a proof's check). */
-  readonly activeFactors?: readonly FactorRecord[];
+  readonly activeFactors?: KnownFactors;
   /** For step-up: the factor classes the session proved and its grant time for the action (the step-up registry). */
   readonly sessionFactorClasses?: readonly FactorClass[];
   readonly stepUpGrantAt?: number | null;
@@ -122,9 +129,10 @@ export interface Evaluation {
   readonly context: RequestContext;
   /**
    * Writes the decision's audit events through `tenant` (typically a transaction's store) when the evaluation was
-   * made with `deferAudit`; a no-op otherwise (`evaluate` wrote them already). Call it once.
+   * made with `deferAudit`; a no-op otherwise (`evaluate` wrote them already). Call it once. With `into`, the records
+   * are pushed there for the caller to append with its own (one multi-row statement) in the same transaction.
    */
-  readonly writeAudit: (tenant: TenantStore) => Promise<void>;
+  readonly writeAudit: (tenant: TenantStore, into?: NewAuditEvent[]) => Promise<void>;
 }
 
 /** The JSON form of a decision kept in audit records and MFA sessions (no secrets: decisions hold none). */
@@ -219,7 +227,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
     completed: input.completed.map((s) => s.method),
   };
   const audit = { now, actor: input.actor, userId: user.id, applicationId: application.id, decision, data, shadowDiff };
-  let writeAudit = (t: TenantStore): Promise<void> => writeDecisionAudit(t, audit);
+  let writeAudit = (t: TenantStore, into?: NewAuditEvent[]): Promise<void> => writeDecisionAudit(t, audit, into);
   if (input.deferAudit !== true) {
     await writeAudit(tenant);
     writeAudit = async () => {};
@@ -232,21 +240,21 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
 async function writeDecisionAudit(
   tenant: TenantStore,
   e: { now: number; actor: string; userId: string; applicationId: string; decision: Decision; data: JsonObject; shadowDiff: JsonObject | null },
+  into?: NewAuditEvent[],
 ): Promise<void> {
   const base = { at: e.now, actor: e.actor, userId: e.userId, applicationId: e.applicationId };
-  await tenant.audit.append({ ...base, event: 'mfa.decision', data: e.data });
-  if (e.shadowDiff !== null) await tenant.audit.append({ ...base, event: 'mfa.shadow_diff', data: e.shadowDiff });
-  if (e.decision.exemption !== null) {
-    await tenant.audit.append({ ...base, event: 'mfa.exemption_used', data: { exemption: e.decision.exemption } });
-  }
-  if (e.decision.outcome === 'block') {
-    await tenant.audit.append({ ...base, event: 'auth.signin_blocked', data: { riskScore: e.decision.riskScore, reasons: e.data.reasons ?? [] } });
-  }
+  const records: NewAuditEvent[] = [{ ...base, event: 'mfa.decision', data: e.data }];
+  if (e.shadowDiff !== null) records.push({ ...base, event: 'mfa.shadow_diff', data: e.shadowDiff });
+  if (e.decision.exemption !== null) records.push({ ...base, event: 'mfa.exemption_used', data: { exemption: e.decision.exemption } });
+  if (e.decision.outcome === 'block') records.push({ ...base, event: 'auth.signin_blocked', data: { riskScore: e.decision.riskScore, reasons: e.data.reasons ?? [] } });
   // The first decision that finds a user's grace over without the factor it asked for records that it expired:
   // once per grace window (a re-granted grace that runs out again is a new window, with a later end).
   const grace = e.decision.grace;
   if (e.decision.errorCode === 'MFA_GRACE_EXPIRED' && grace !== null) {
     const seen = await tenant.audit.list({ events: ['mfa.grace_expired'], userId: e.userId, from: grace.endsAt, limit: 1 });
-    if (seen.items.length === 0) await tenant.audit.append({ ...base, event: 'mfa.grace_expired', data: { graceEndedAt: new Date(grace.endsAt).toISOString() } });
+    if (seen.items.length === 0) records.push({ ...base, event: 'mfa.grace_expired', data: { graceEndedAt: new Date(grace.endsAt).toISOString() } });
   }
+  if (into !== undefined) into.push(...records);
+  else if (records.length === 1) await tenant.audit.append(records[0] as NewAuditEvent);
+  else await tenant.audit.appendMany(records);
 }

@@ -1,13 +1,16 @@
 import { PortcullisError, type FactorType } from '../core/index.ts';
-import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type TenantStore, type UserRecord } from '../store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type NewAuditEvent, type TenantStore, type UserRecord } from '../store/index.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
 import { totpFactor } from '../factors/totp-factor.ts';
+import type { KnownFactors } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ProofMeta {
   readonly actor: string;
   readonly applicationId: string | null;
-  readonly sessionAttemptsLeft: number;
+  /** The MFA session answered, whose attempts (at most `maxSessionAttempts`) are counted with the failures. */
+  readonly sessionId: string;
+  readonly maxSessionAttempts: number;
 }
 
 function isLocked(lockedUntil: number | null, now: number): boolean {
@@ -30,6 +33,14 @@ export function attemptWithinLimit(place: number, limit: number, before: number)
   return place <= limit || place === before + 1;
 }
 
+/** How a caller that writes more in the same transaction wants `consume`'s own writes. */
+export interface ConsumeOptions {
+  /** Collect the success's audit records here (the caller appends them with its own, in one statement). */
+  readonly audits?: NewAuditEvent[];
+  /** Leave the account's failure reset to the caller (it makes it in its own write to the user). */
+  readonly callerResetsUser?: boolean;
+}
+
 /**
  * A proof that checked out but is not yet spent. `consume` makes the single-use write (SECURITY rule 2) inside the
  * caller's transaction — the same one that claims the MFA session and records the outcome (rule 11) — together with
@@ -38,10 +49,13 @@ export function attemptWithinLimit(place: number, limit: number, before: number)
  */
 export interface CheckedProof {
   readonly factor: FactorRecord;
-  /** The user's active factors as read for this check (the decision that follows uses them: no second read). */
-  readonly activeFactors: readonly FactorRecord[];
+  /**
+   * The user's active factors and unused recovery codes as read for this check (the decision that follows uses
+   * them: no second read).
+   */
+  readonly activeFactors: KnownFactors;
   readonly method: FactorType;
-  consume(t: TenantStore): Promise<{ readonly remaining?: number } | null>;
+  consume(t: TenantStore, options?: ConsumeOptions): Promise<{ readonly remaining?: number } | null>;
   /** Audits the lost single-use write as a failed attempt and throws `MFA_CODE_INVALID`. */
   refuse(): Promise<never>;
 }
@@ -62,8 +76,8 @@ export async function checkFactorProof(
   meta: ProofMeta,
 ): Promise<CheckedProof> {
   const now = deps.now();
-  const activeFactors = await tenant.factors.listForUser(user.id, 'active');
-  const factors = activeFactors.filter((f) => f.type === method);
+  const activeFactors = await tenant.factors.listActiveWithRecoveryCount(user.id);
+  const factors = activeFactors.factors.filter((f) => f.type === method);
   const factor = factors[0];
   if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
   const failed = (data: Record<string, string | number | boolean | null>): Promise<unknown> =>
@@ -90,7 +104,16 @@ export async function checkFactorProof(
   // reached be evaluated too (1,000 concurrent guesses, 1,000 evaluated). A success resets both counters.
   // After a cool-down the count stays at or past the limit, and exactly one attempt — the one that follows the
   // count read above — is evaluated before the lock engages again.
-  const [factorState, accountState] = await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
+  // The session's attempt and both counters are reserved together (issue 13): one statement and one commit on
+  // PostgreSQL, one commit on SQLite (the batch); durable before the code is evaluated either way. A session with
+  // no attempt left counts nothing else.
+  const reserved = await deps.store.batch((tx) =>
+    tx.forTenant(tenant.tenantId).mfaSessions.reserveAttempt(meta.sessionId, { now, maxAttempts: meta.maxSessionAttempts, factorId: factor.id, userId: user.id }),
+  );
+  if (reserved === null) throw new PortcullisError('MFA_LOCKED', 'This MFA session has no attempts left; start again.');
+  const sessionAttemptsLeft = meta.maxSessionAttempts - reserved.attempts;
+  const factorState = reserved.factor;
+  const accountState = reserved.account;
   const factorPlace = factorState?.failures ?? Number.MAX_SAFE_INTEGER;
   const accountPlace = accountState?.failures ?? Number.MAX_SAFE_INTEGER;
   if (!attemptWithinLimit(factorPlace, FACTOR_FAILURE_LIMIT, factor.failedCount) || !attemptWithinLimit(accountPlace, ACCOUNT_FAILURE_LIMIT, user.failedSignins)) {
@@ -134,7 +157,7 @@ export async function checkFactorProof(
 
   const invalid = async (reason: string): Promise<never> => {
     await failed({ reason, failures: factorPlace });
-    const left = Math.max(0, Math.min(meta.sessionAttemptsLeft, FACTOR_FAILURE_LIMIT - factorPlace, ACCOUNT_FAILURE_LIMIT - accountPlace));
+    const left = Math.max(0, Math.min(sessionAttemptsLeft, FACTOR_FAILURE_LIMIT - factorPlace, ACCOUNT_FAILURE_LIMIT - accountPlace));
     if (factorState?.locked === true || accountState?.locked === true) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.', { extra: { attemptsRemaining: left } });
   };
@@ -145,17 +168,19 @@ export async function checkFactorProof(
     factor: answered,
     activeFactors,
     method,
-    consume: async (t) => {
+    consume: async (t, options) => {
       const spent = await write(t);
       if (spent === null) return null;
       if (!spendResets) {
         await t.factors.resetFailures(factor.id);
         await t.factors.touch(subject, now);
       }
-      await t.users.resetSigninFailures(user.id);
+      if (options?.callerResetsUser !== true) await t.users.resetSigninFailures(user.id);
       const base = { at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject };
-      await t.audit.append({ ...base, event: 'user.mfa_succeeded', data: { method } });
-      if (method === 'recovery_codes') await t.audit.append({ ...base, event: 'mfa.recovery_code_used', data: { remaining: spent.remaining ?? 0 } });
+      const audits: NewAuditEvent[] = [{ ...base, event: 'user.mfa_succeeded', data: { method } }];
+      if (method === 'recovery_codes') audits.push({ ...base, event: 'mfa.recovery_code_used', data: { remaining: spent.remaining ?? 0 } });
+      if (options?.audits !== undefined) options.audits.push(...audits);
+      else await t.audit.appendMany(audits);
       return spent;
     },
     refuse: () => invalid('replayed'),

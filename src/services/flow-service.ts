@@ -1,5 +1,5 @@
 import { factorClassOf, isFactorType, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
-import type { LoginSessionRecord, MfaSessionRecord, TenantStore, UserRecord } from '../store/index.ts';
+import type { LoginSessionRecord, MfaSessionRecord, NewAuditEvent, TenantStore, UserRecord } from '../store/index.ts';
 import { verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -73,6 +73,9 @@ async function signedResult(deps: ServiceDeps, caller: Caller, session: LoginSes
   );
 }
 
+/** Writes that ride in the transaction recording a flow's outcome (a right password's give-backs). */
+type Prelude = (t: TenantStore) => Promise<void>;
+
 /**
  * Turns a decision into what the caller sees, opening an MFA session when a challenge or enrollment follows.
  * `allow` completes the sign-in: a login session is written, with the grace anchor, history and device trust —
@@ -90,6 +93,7 @@ async function conclude(
   context: RequestContext,
   existing: MfaSessionRecord | null,
   proof: CheckedProof | null = null,
+  prelude: Prelude | null = null,
   options: ConcludeOptions = {},
 ): Promise<FlowResult> {
   const { decision, policy, now } = evaluation;
@@ -106,6 +110,7 @@ async function conclude(
   if (decision.outcome === 'block') {
     await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
+      await prelude?.(t);
       await evaluation.writeAudit(t);
       await t.signins.append({ ...history, outcome: 'blocked' });
       if (existing !== null) await t.mfaSessions.setStatus(existing.id, 'cancelled', 'open');
@@ -119,14 +124,16 @@ async function conclude(
       deps,
       async (t) => {
         if (existing !== null && !(await t.mfaSessions.complete(existing.id, now, 'open'))) throw new LostRace('session');
-        await spend(t, proof);
-        await evaluation.writeAudit(t);
+        // The proof's, the decision's and the sign-in's audit records go in one multi-row statement at the end.
+        const audits: NewAuditEvent[] = [];
+        if (proof !== null && (await proof.consume(t, { audits, callerResetsUser: true })) === null) throw new LostRace('proof');
+        await prelude?.(t);
+        await evaluation.writeAudit(t, audits);
         const created = await createLoginSession(t, { user, applicationId: caller.application.id, completed, deviceKey: evaluation.risk.deviceKey, ip: context.ip ?? null, userAgent: context.userAgent ?? null, now });
-        if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
-        await t.users.resetSigninFailures(user.id);
         const mfaDone = created.session.mfaAt !== null;
+        // One write to the user: the grace anchor (set once), the failure reset, and the MFA time when MFA was done.
+        await t.users.completeSignin(user.id, now, { mfa: mfaDone, resetFailures: true });
         if (mfaDone) {
-          await t.users.recordMfa(user.id, now);
           // Only a sign-in that completed MFA makes its device and network known (SECURITY rule 6).
           if (evaluation.risk.deviceKey !== null) await t.trustedDevices.upsert(user.id, evaluation.risk.deviceKey, now);
           const network = networkKeyOf(tenant.tenantId, context.ip);
@@ -140,13 +147,14 @@ async function conclude(
         if (decision.trustedDevice === true && evaluation.remembered !== null) {
           device = await rotateDeviceTrust(t, evaluation.remembered, trustDays, now);
           if (device === null) throw new LostRace('device');
-          await t.audit.append({ ...audit, event: 'mfa.trusted_device_used', data: { deviceId: device.id, mfaAt: new Date(evaluation.remembered.mfaAt).toISOString(), rotated: true } });
+          audits.push({ ...audit, event: 'mfa.trusted_device_used', data: { deviceId: device.id, mfaAt: new Date(evaluation.remembered.mfaAt).toISOString(), rotated: true } });
         } else if (mfaDone && options.rememberDevice === true && trustDays > 0) {
           const previousId = evaluation.remembered?.id ?? rememberedIdOf(evaluation.context.deviceId);
           device = await grantDeviceTrust(t, { userId: user.id, applicationId: caller.application.id, previousId, userAgent: context.userAgent ?? null, ip: normaliseIp(context.ip), trustedDeviceDays: trustDays, now });
-          await t.audit.append({ ...audit, event: 'mfa.trusted_device_granted', data: { deviceId: device.id, trustedDeviceDays: trustDays, replaced: previousId, methods } });
+          audits.push({ ...audit, event: 'mfa.trusted_device_granted', data: { deviceId: device.id, trustedDeviceDays: trustDays, replaced: previousId, methods } });
         }
-        await t.audit.append({ ...audit, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods, ...(decision.trustedDevice === true ? { trustedDevice: true } : {}) } });
+        audits.push({ ...audit, event: 'user.signin_succeeded', data: { amr: created.session.amr, acr: created.session.acr, mfa: mfaDone, methods, ...(decision.trustedDevice === true ? { trustedDevice: true } : {}) } });
+        await t.audit.appendMany(audits);
         return { ...created, device };
       },
       tenant.tenantId,
@@ -165,6 +173,7 @@ async function conclude(
     token = issued.token;
     await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
+      await prelude?.(t);
       await evaluation.writeAudit(t);
       await t.mfaSessions.create({ id: issued.id, userId: user.id, applicationId: caller.application.id, purpose: 'signin', methods: decision.methods, decision: state, completed, expiresAt: now + MFA_SESSION_TTL_MS, now });
       if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
@@ -234,16 +243,22 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
     throw invalid();
   }
   const now = deps.now();
-  const ip = await reserveIpAttempt(tenant, input.context.ip, now);
-  const found = await tenant.users.findForSignin(input.identifier, deviceKeyOf(tenant.tenantId, input.context.deviceId));
-  if (!ip.within && found?.knownDevice !== true) {
-    // Audited once per window (the one attempt whose place is just past the limit), not once per refusal.
-    if (ip.failures === IP_FAILURE_LIMIT + 1) {
-      await tenant.audit.append({ at: now, actor: actorOf(caller), applicationId: caller.application.id, event: 'auth.signin_blocked', data: { reason: 'ip_failure_limit', ip: input.context.ip ?? null, failures: ip.failures, until: new Date(ip.windowEndsAt).toISOString() } });
+  // The reservations (each one atomic statement) share one commit where that is cheaper (SQLite: issue 13) and
+  // are durable before the password is checked.
+  const { ip, found, attempt } = await deps.store.batch(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    const ip = await reserveIpAttempt(t, input.context.ip, now);
+    const found = await t.users.findForSignin(input.identifier, deviceKeyOf(tenant.tenantId, input.context.deviceId));
+    if (!ip.within && found?.knownDevice !== true) {
+      // Audited once per window (the one attempt whose place is just past the limit), not once per refusal.
+      if (ip.failures === IP_FAILURE_LIMIT + 1) {
+        await t.audit.append({ at: now, actor: actorOf(caller), applicationId: caller.application.id, event: 'auth.signin_blocked', data: { reason: 'ip_failure_limit', ip: input.context.ip ?? null, failures: ip.failures, until: new Date(ip.windowEndsAt).toISOString() } });
+      }
+      return { ip, found, attempt: null };
     }
-    throw new PortcullisError('RATE_LIMITED', 'Too many failed sign-ins from this address; retry later.', { extra: { retryAfter: new Date(ip.windowEndsAt).toISOString() } });
-  }
-  const attempt = await reservePasswordAttempt(tenant, found, input.identifier, now);
+    return { ip, found, attempt: await reservePasswordAttempt(t, found, input.identifier, now) };
+  });
+  if (attempt === null) throw new PortcullisError('RATE_LIMITED', 'Too many failed sign-ins from this address; retry later.', { extra: { retryAfter: new Date(ip.windowEndsAt).toISOString() } });
   // A user without a password (made by an administrator, or by an application's own sign-in), an unknown
   // identifier and a refused attempt are all checked against the dummy hash: the same cost, never a pass.
   const checked = found !== null && attempt.refusal === null ? found.user.passwordHash : null;
@@ -257,18 +272,22 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
     });
     throw invalid();
   }
-  await Promise.all([attempt.release(), releaseIpAttempt(tenant, ip, now)]);
-  // A right password alone does not reset the failure counts: MFA failures share the account's, and only a
-  // completed sign-in resets them (in `conclude`, or a verified factor), so a password cannot wipe the count of
-  // wrong codes.
-  return decideAfterPassword(deps, tenant, caller, found.user, input.context);
+  // A right password gives its reservations back in the transaction that records the outcome (no commit of
+  // their own). A right password alone does not reset the failure counts: MFA failures share the account's, and
+  // only a completed sign-in resets them (in `conclude`, or a verified factor), so a password cannot wipe the count
+  // of wrong codes.
+  const giveBack: Prelude = async (t) => {
+    await attempt.release(t);
+    await releaseIpAttempt(t, ip, now);
+  };
+  return decideAfterPassword(deps, tenant, caller, found.user, input.context, giveBack);
 }
 
 /** The sign-in decision once the primary step (a password) is done: allow, challenge, enroll or deny. */
-async function decideAfterPassword(deps: ServiceDeps, tenant: TenantStore, caller: Caller, user: UserRecord, context: RequestContext): Promise<FlowResult> {
+async function decideAfterPassword(deps: ServiceDeps, tenant: TenantStore, caller: Caller, user: UserRecord, context: RequestContext, prelude: Prelude | null = null): Promise<FlowResult> {
   const completed: CompletedStep[] = [{ method: 'password' }];
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
-  return conclude(deps, tenant, caller, user, evaluation, completed, context, null);
+  return conclude(deps, tenant, caller, user, evaluation, completed, context, null, null, prelude);
 }
 
 export interface StatusCheckInput {
@@ -405,16 +424,14 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   if (!offered.includes(input.method) && !(input.method === 'recovery_codes' && recoveryBreakGlass)) {
     throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The method "${input.method.slice(0, 40)}" is not offered in this MFA session.`, { extra: { methods: offered } });
   }
-  const now = deps.now();
-  const attempts = await tenant.mfaSessions.recordAttempt(session.id, now, MFA_SESSION_MAX_ATTEMPTS);
-  if (attempts === null) throw new PortcullisError('MFA_LOCKED', 'This MFA session has no attempts left; start again.');
   const method = input.method as FactorType;
-  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionAttemptsLeft: MFA_SESSION_MAX_ATTEMPTS - attempts });
+  // The session's attempt is counted with the factor's and the account's, together (checkFactorProof).
+  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS });
   const completed: CompletedStep[] = [...session.completed, { method, factorId: proof.factor.id }];
   const context = (session.decision.context ?? {}) as RequestContext;
   if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
-  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof, { rememberDevice: input.rememberDevice === true });
+  const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof, null, { rememberDevice: input.rememberDevice === true });
   return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
 }
 
@@ -478,5 +495,5 @@ export async function concludeAfterEnrollment(
   const context = (session.decision.context ?? {}) as RequestContext;
   const fresh = (await tenant.users.get(user.id)) ?? user;
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
-  return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session, null, options);
+  return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session, null, null, options);
 }

@@ -41,8 +41,11 @@ export interface PasswordAttempt {
   readonly failures: number;
   /** `null`: the password may be checked; otherwise why it is refused unevaluated (a right one too). */
   readonly refusal: SigninRefusal | null;
-  /** Gives the reservation back (a right password). */
-  release(): Promise<void>;
+  /**
+   * Gives the reservation back (a right password), through `t` — the transaction that records the sign-in's
+   * outcome, so that the give-back costs no commit of its own.
+   */
+  release(t: TenantStore): Promise<void>;
 }
 
 function isLocked(lockedUntil: Millis | null, now: Millis): boolean {
@@ -145,7 +148,7 @@ export async function reservePasswordAttempt(
       : attemptWithinLimit(failures, ACCOUNT_FAILURE_LIMIT, user.failedSignins)
         ? null
         : 'limit_reached';
-    return { path: 'known_device', failures, refusal, release: async () => void (await tenant.users.releaseSigninFailure(user.id)) };
+    return { path: 'known_device', failures, refusal, release: async (t) => void (await t.users.releaseSigninFailure(user.id)) };
   }
   const state = await tenant.users.recordUnknownDeviceFailure(user.id, now);
   const failures = state?.failures ?? Number.MAX_SAFE_INTEGER;
@@ -159,5 +162,5 @@ export async function reservePasswordAttempt(
         : attemptWithinLimit(failures, ACCOUNT_FAILURE_LIMIT, user.unknownDeviceFailures)
           ? null
           : 'limit_reached';
-  return { path: 'unknown_device', failures, refusal, release: async () => void (await tenant.users.releaseUnknownDeviceFailure(user.id)) };
+  return { path: 'unknown_device', failures, refusal, release: async (t) => void (await t.users.releaseUnknownDeviceFailure(user.id)) };
 }

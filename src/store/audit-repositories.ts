@@ -1,5 +1,5 @@
 /** The audit log (append-only) and cross-tenant maintenance over Kysely. */
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { AuditEventName } from '../core/index.ts';
 import { num, numericCursor, pageSize, parseJsonObject, toPage, type Binding } from './kysely-support.ts';
 import type { AuditEventsTable } from './schema.ts';
@@ -28,22 +28,30 @@ function toAudit(row: Selectable<AuditEventsTable>): AuditRecord {
   };
 }
 
+function rowOf(tenantId: string | null, event: NewAuditEvent): Insertable<AuditEventsTable> {
+  return {
+    tenant_id: tenantId,
+    at: event.at,
+    actor: event.actor,
+    subject: event.subject ?? null,
+    event: event.event,
+    user_id: event.userId ?? null,
+    application_id: event.applicationId ?? null,
+    data: JSON.stringify(event.data ?? {}),
+  };
+}
+
 async function append(b: Binding, tenantId: string | null, event: NewAuditEvent): Promise<AuditRecord> {
-  const row = await b.db
-    .insertInto('audit_events')
-    .values({
-      tenant_id: tenantId,
-      at: event.at,
-      actor: event.actor,
-      subject: event.subject ?? null,
-      event: event.event,
-      user_id: event.userId ?? null,
-      application_id: event.applicationId ?? null,
-      data: JSON.stringify(event.data ?? {}),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await b.db.insertInto('audit_events').values(rowOf(tenantId, event)).returningAll().executeTakeFirstOrThrow();
   return toAudit(row);
+}
+
+async function appendMany(b: Binding, tenantId: string, events: readonly NewAuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await b.db
+    .insertInto('audit_events')
+    .values(events.map((e) => rowOf(tenantId, e)))
+    .execute();
 }
 
 /** Newest first; the cursor is the last id seen, the next page continues below it. */
@@ -68,6 +76,7 @@ async function list(b: Binding, tenantId: string | null | undefined, filter: Aud
 export function auditRepository(b: Binding, tenantId: string): AuditRepository {
   return {
     append: (event) => append(b, tenantId, event),
+    appendMany: (events) => appendMany(b, tenantId, events),
     list: (filter) => list(b, tenantId, filter),
   };
 }

@@ -44,6 +44,7 @@ function bind(binding: Binding, catalog: Catalog): Store {
       if (binding.inTransaction) return fn(store);
       return beginTransaction(binding, (trx) => fn(bind({ db: trx, root: binding.root, dialect: binding.dialect, inTransaction: true }, catalog)));
     },
+    batch: <T>(fn: (tx: Store) => Promise<T>): Promise<T> => (binding.dialect === 'sqlite' ? store.transaction(fn) : fn(store)),
   };
   return store;
 }

@@ -1,7 +1,9 @@
 /** A tenant's MFA sessions, sign-in history and trusted devices over Kysely. */
 import { sql, type Selectable } from 'kysely';
 import type { CompletedStep, FactorType } from '../core/index.ts';
-import { bool, changed, num, numOrNull, parseJsonArray, parseJsonObject, write, type Binding } from './kysely-support.ts';
+import { factorRepository } from './factor-repositories.ts';
+import { bool, changed, failureState, num, numOrNull, parseJsonArray, parseJsonObject, write, type Binding } from './kysely-support.ts';
+import { userRepository } from './user-repository.ts';
 import type { DeviceTrustsTable, LoginSessionsTable, MfaSessionsTable, SigninHistoryTable } from './schema.ts';
 import type {
   LoginSessionRecord,
@@ -17,6 +19,15 @@ import type {
   TrustedDeviceRepository,
   RememberedDeviceRecord,
 } from './types.ts';
+import { ACCOUNT_FAILURE_LIMIT, FACTOR_COOL_DOWN_MS, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET } from './types.ts';
+
+interface ReservedRow {
+  attempts: number | string;
+  factor_failures: number | string | null;
+  factor_locked_until: number | string | null;
+  account_failures: number | string | null;
+  account_locked_until: number | string | null;
+}
 
 /** Maps an `mfa_sessions` row. */
 export function toMfaSession(row: Selectable<MfaSessionsTable>): MfaSessionRecord {
@@ -43,6 +54,17 @@ export function toMfaSession(row: Selectable<MfaSessionsTable>): MfaSessionRecor
 export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRepository {
   const { db } = b;
   const scoped = () => db.updateTable('mfa_sessions').where('tenant_id', '=', tenantId);
+  const recordAttempt = async (id: string, now: number, maxAttempts: number): Promise<number | null> => {
+    const row = await scoped()
+      .set({ attempts: sql<number>`attempts + 1` })
+      .where('id', '=', id)
+      .where('status', '=', 'open')
+      .where('expires_at', '>', now)
+      .where('attempts', '<', maxAttempts)
+      .returning('attempts')
+      .executeTakeFirst();
+    return row === undefined ? null : num(row.attempts);
+  };
   return {
     create: (input) =>
       write('The MFA session', async () =>
@@ -74,16 +96,45 @@ export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRe
       return row === undefined ? null : toMfaSession(row);
     },
     // The attempt cap is in the WHERE clause: concurrent attempts can never exceed it.
-    recordAttempt: async (id, now, maxAttempts) => {
-      const row = await scoped()
-        .set({ attempts: sql<number>`attempts + 1` })
-        .where('id', '=', id)
-        .where('status', '=', 'open')
-        .where('expires_at', '>', now)
-        .where('attempts', '<', maxAttempts)
-        .returning('attempts')
-        .executeTakeFirst();
-      return row === undefined ? null : num(row.attempts);
+    recordAttempt: (id, now, maxAttempts) => recordAttempt(id, now, maxAttempts),
+    reserveAttempt: async (id, input) => {
+      const { now, maxAttempts, factorId, userId } = input;
+      if (b.dialect === 'sqlite') {
+        const attempts = await recordAttempt(id, now, maxAttempts);
+        if (attempts === null) return null;
+        const factor = await factorRepository(b, tenantId).recordFailure(factorId, now);
+        const account = await userRepository(b, tenantId).recordSigninFailure(userId, now);
+        return { attempts, factor, account };
+      }
+      // The same three increments as one statement: the factor's and the account's run only when the session's
+      // did (they read its RETURNING), each deciding its own lock as recordFailure/recordSigninFailure do.
+      const factorLock = now + FACTOR_COOL_DOWN_MS;
+      const result = await sql<ReservedRow>`
+        with s as (
+          update mfa_sessions set attempts = attempts + 1
+          where tenant_id = ${tenantId} and id = ${id} and status = 'open' and expires_at > ${now} and attempts < ${maxAttempts}
+          returning attempts
+        ), f as (
+          update factors set failed_count = failed_count + 1,
+            locked_until = case when failed_count + 1 >= ${FACTOR_FAILURE_LIMIT} then ${factorLock} else locked_until end
+          where tenant_id = ${tenantId} and id = ${factorId} and exists (select 1 from s)
+          returning failed_count, locked_until
+        ), u as (
+          update users set failed_signins = failed_signins + 1,
+            locked_until = case when failed_signins + 1 >= ${ACCOUNT_FAILURE_LIMIT} then ${LOCKED_UNTIL_RESET} else locked_until end
+          where tenant_id = ${tenantId} and id = ${userId} and exists (select 1 from s)
+          returning failed_signins, locked_until
+        )
+        select s.attempts, f.failed_count as factor_failures, f.locked_until as factor_locked_until,
+               u.failed_signins as account_failures, u.locked_until as account_locked_until
+        from s left join f on true left join u on true`.execute(db);
+      const row = result.rows[0];
+      if (row === undefined) return null;
+      return {
+        attempts: num(row.attempts),
+        factor: row.factor_failures === null ? null : failureState({ failures: row.factor_failures, locked_until: row.factor_locked_until }, now),
+        account: row.account_failures === null ? null : failureState({ failures: row.account_failures, locked_until: row.account_locked_until }, now),
+      };
     },
     update: async (id, patch, now, expectedCompleted) => {
       const set: { methods?: string; decision?: string; completed?: string } = {};

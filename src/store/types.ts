@@ -230,6 +230,13 @@ export interface NewPolicyVersion {
   readonly now: Millis;
 }
 
+/** What {@link MfaSessionRepository.reserveAttempt} counted: the session's attempts and both failure states. */
+export interface ReservedAttempt {
+  readonly attempts: number;
+  readonly factor: FailureState | null;
+  readonly account: FailureState | null;
+}
+
 /** One stored version of a layer: core's {@link PolicyVersion} plus who saved it and when. */
 export interface PolicyVersionRecord extends PolicyVersion {
   readonly level: PolicyLevel;
@@ -362,6 +369,12 @@ export interface UserRepository {
   recordSigninFailure(id: string, now: Millis, options?: FailureOptions): Promise<FailureState | null>;
   /** Ends the run of failures after a success; a locked account stays locked (false then). */
   resetSigninFailures(id: string): Promise<boolean>;
+  /**
+   * A completed sign-in's one write to its user (issue 13: one statement for what `setFirstSignIn`, `recordMfa` and
+   * `resetSigninFailures` do): sets `firstSignInAt` if unset, `lastMfaAt` when `mfa`, and, when `resetFailures`,
+   * ends the runs of failures as `resetSigninFailures` does (not on a locked account). True when the user exists.
+   */
+  completeSignin(id: string, at: Millis, options: { readonly mfa: boolean; readonly resetFailures: boolean }): Promise<boolean>;
   /** Lifts the account lock and clears the failure count (the audited admin unlock; nothing else calls it). */
   unlock(id: string): Promise<boolean>;
   /**
@@ -463,6 +476,11 @@ export interface FactorRepository {
   get(id: string): Promise<FactorRecord | null>;
   /** A user's factors, oldest first; optionally only one status. */
   listForUser(userId: string, status?: FactorStatus): Promise<readonly FactorRecord[]>;
+  /**
+   * A user's active factors, oldest first, with how many of their recovery codes are unused — what a decision
+   * reads — in one statement (issue 13). `recoveryRemaining` is 0 when the user has no active factor.
+   */
+  listActiveWithRecoveryCount(userId: string): Promise<{ readonly factors: readonly FactorRecord[]; readonly recoveryRemaining: number }>;
   /** Every factor of the tenant (policy preview), ordered by user then creation. */
   listForTenant(status?: FactorStatus): Promise<readonly FactorRecord[]>;
   /** pending → active, only if pending and not expired at `now` (one conditional UPDATE). */
@@ -577,6 +595,14 @@ export interface MfaSessionRepository {
    * attempts (the attempt must then be refused).
    */
   recordAttempt(id: string, now: Millis, maxAttempts: number): Promise<number | null>;
+  /**
+   * Reserves one code attempt (issue 13, SECURITY rule 3): counts it on the session as `recordAttempt` does and, only
+   * when the session had one left, on the factor (`FactorRepository.recordFailure`, default limits) and on the
+   * account (`UserRepository.recordSigninFailure`, default limits). One statement on PostgreSQL (data-modifying
+   * CTEs: one round trip, one commit); the three statements on SQLite (run it in `Store.batch`: one commit). Null
+   * when the session had no attempt left (nothing else is counted); a counter is null when its row is gone.
+   */
+  reserveAttempt(id: string, input: { readonly now: Millis; readonly maxAttempts: number; readonly factorId: string; readonly userId: string }): Promise<ReservedAttempt | null>;
   /**
    * Updates flow state while the session is open and unexpired — and, with `expectedCompleted`, only while its
    * completed steps are still those (of two answers racing on one session, one moves it on); false otherwise.
@@ -870,6 +896,8 @@ export interface AuditFilter {
 /** A tenant's audit log. Listing is newest first (descending id). */
 export interface AuditRepository {
   append(event: NewAuditEvent): Promise<AuditRecord>;
+  /** Appends several records in one statement (a multi-row INSERT), in order; nothing is returned. */
+  appendMany(events: readonly NewAuditEvent[]): Promise<void>;
   list(filter?: AuditFilter): Promise<Page<AuditRecord>>;
 }
 
@@ -1030,4 +1058,12 @@ export interface Store {
    * `tx` joins the running transaction. Rejects with `fn`'s error after rolling back.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn`'s writes so that they commit together where that is the cheaper way (issue 13): on SQLite in one
+   * transaction (joining SQLite's group commit, one commit for all of them instead of one each); on PostgreSQL
+   * without one (each statement commits alone: no BEGIN/COMMIT round trips). Not atomic across statements on
+   * PostgreSQL: use it only for writes each of which is whole alone (a counter's reservation). Answers after
+   * every write is durable. Inside, use only `tx`, as in {@link Store.transaction}.
+   */
+  batch<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

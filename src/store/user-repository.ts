@@ -110,6 +110,28 @@ export function userRepository(b: Binding, tenantId: string): UserRepository {
           .where('first_sign_in_at', 'is', null)
           .executeTakeFirst(),
       ),
+    completeSignin: async (id, at, options) => {
+      const open = sql<boolean>`locked_until is null`;
+      return changed(
+        await db
+          .updateTable('users')
+          .set({
+            first_sign_in_at: sql<number>`coalesce(first_sign_in_at, ${at})`,
+            ...(options.mfa ? { last_mfa_at: at } : {}),
+            ...(options.resetFailures
+              ? {
+                  // As resetSigninFailures: a success never lifts (nor touches the counts of) a locked account.
+                  failed_signins: sql<number>`case when ${open} then 0 else failed_signins end`,
+                  unknown_device_failures: sql<number>`case when ${open} then 0 else unknown_device_failures end`,
+                  unknown_device_locked_until: sql<number | null>`case when ${open} then null else unknown_device_locked_until end`,
+                }
+              : {}),
+          })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .executeTakeFirst(),
+      );
+    },
     recordMfa: async (id, at) =>
       changed(await db.updateTable('users').set({ last_mfa_at: at }).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst()),
 

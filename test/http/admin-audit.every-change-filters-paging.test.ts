@@ -31,7 +31,7 @@ function failingAuditStore(store: Store): Store {
         if (property === 'forTenant') {
           return (tenantId: string): TenantStore => {
             const inner = target.forTenant(tenantId);
-            const tenantAudit: AuditRepository = { append: boom, list: (f) => inner.audit.list(f) };
+            const tenantAudit: AuditRepository = { append: boom, appendMany: boom, list: (f) => inner.audit.list(f) };
             return { ...inner, audit: tenantAudit };
           };
         }
