@@ -7,20 +7,14 @@
  * serious or critical violation. Screenshots of each portal page go to docs/screenshots/account-*.png.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, screenshotAndAudit, SKIP_WITHOUT_CHROMIUM } from '../oidc/browser-support.ts';
 import { totpAt } from '../auth-support.ts';
 import { createTenantWithUser, PASSWORD, startLiveServer, type LiveServer } from '../oidc/oidc-support.ts';
 import { enrollThroughPortal } from './account-support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(import.meta.dirname, '..', '..', '..', 'docs', 'screenshots');
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-describe('account portal in chromium', { skip: existsSync(CHROMIUM) ? undefined : 'chromium is not installed (apt-get install chromium; .ci/run does)' }, () => {
+describe('account portal in chromium', { skip: SKIP_WITHOUT_CHROMIUM }, () => {
   let live: LiveServer;
   let browser: Browser;
   let tenant: { tenantId: string; userId: string };
@@ -28,24 +22,14 @@ describe('account portal in chromium', { skip: existsSync(CHROMIUM) ? undefined 
   before(async () => {
     live = await startLiveServer('sqlite');
     tenant = await createTenantWithUser(live, 'acme', 'ada@example.com', { enrollment: 'required', gracePeriodDays: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-    mkdirSync(SHOTS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();
     await live?.close();
   });
 
-  async function audit(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-    await page.evaluate(axeSource);
-    const result = (await page.evaluate(async () => {
-      const axe = (globalThis as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: { id: string; impact: string; help: string }[] }> } }).axe;
-      return axe.run((globalThis as unknown as { document: unknown }).document, { resultTypes: ['violations'] });
-    })) as { violations: { id: string; impact: string; help: string }[] };
-    const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(serious.map((v) => `${v.id}: ${v.help}`), [], `axe on ${name}`);
-  }
+  const audit = screenshotAndAudit;
 
   const totps = async (): Promise<{ id: string; label: string }[]> =>
     (await live.runtime.store.forTenant(tenant.tenantId).factors.listForUser(tenant.userId, 'active')).filter((f) => f.type === 'totp').map((f) => ({ id: f.id, label: f.label }));

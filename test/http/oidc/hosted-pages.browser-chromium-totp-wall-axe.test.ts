@@ -7,19 +7,13 @@
  * Skipped (saying why) only when no chromium is installed; .ci/run installs it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, screenshotAndAudit, SKIP_WITHOUT_CHROMIUM } from './browser-support.ts';
 import { totpAt } from '../auth-support.ts';
 import { createTenantWithUser, PASSWORD, registerRelyingParty, startLiveServer, type LiveServer, type RelyingParty } from './oidc-support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(import.meta.dirname, '..', '..', '..', 'docs', 'screenshots');
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-describe('hosted pages in chromium', { skip: existsSync(CHROMIUM) ? undefined : 'chromium is not installed (apt-get install chromium; .ci/run does)' }, () => {
+describe('hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMIUM }, () => {
   let live: LiveServer;
   let rp: RelyingParty;
   let browser: Browser;
@@ -28,25 +22,14 @@ describe('hosted pages in chromium', { skip: existsSync(CHROMIUM) ? undefined : 
     live = await startLiveServer('sqlite');
     const tenant = await createTenantWithUser(live, 'acme', 'ada@example.com', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always' });
     rp = await registerRelyingParty(live, 'Acme Portal', [tenant.tenantId]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-    mkdirSync(SHOTS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();
     await live?.close();
   });
 
-  async function audit(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-    // Through the DevTools protocol: the page's CSP (no inline script) refuses a script tag, as it should.
-    await page.evaluate(axeSource);
-    const result = (await page.evaluate(async () => {
-      const axe = (globalThis as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: { id: string; impact: string; help: string }[] }> } }).axe;
-      return axe.run((globalThis as unknown as { document: unknown }).document, { resultTypes: ['violations'] });
-    })) as { violations: { id: string; impact: string; help: string }[] };
-    const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(serious.map((v) => `${v.id}: ${v.help}`), [], `axe on ${name}`);
-  }
+  const audit = screenshotAndAudit;
 
   function authorizeUrl(): string {
     const params = new URLSearchParams({
