@@ -99,9 +99,17 @@ function policyOf(grants: GrantSessions): interactionPolicy.DefaultPolicy {
   const policy = interactionPolicy.base();
   const login = policy.get('login');
   if (login === undefined) throw new Error('oidc-provider has no login prompt');
+  // Both checks ask; one lookup per request.
+  const looked = new WeakMap<KoaContextWithOIDC, Promise<LoginSessionRecord | null>>();
   const bound = (ctx: KoaContextWithOIDC): Promise<LoginSessionRecord | null> => {
     const clientId = ctx.oidc.client?.clientId;
-    return clientId === undefined ? Promise.resolve(null) : grants.liveSession(ctx.oidc.session?.grantIdFor(clientId), clientId);
+    if (clientId === undefined) return Promise.resolve(null);
+    let found = looked.get(ctx);
+    if (found === undefined) {
+      found = grants.liveSession(ctx.oidc.session?.grantIdFor(clientId), clientId);
+      looked.set(ctx, found);
+    }
+    return found;
   };
   login.checks.add(
     new interactionPolicy.Check('login_session_not_live', 'this application holds no live login session for the user', 'login_required', async (ctx) => {
