@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { Reader } from 'maxmind';
 import type { GeoPoint } from '../core/index.ts';
+import { openMmdb, type MmdbReader } from './mmdb.ts';
 
 /** Answers where an address is, from offline MMDB files (no network). */
 export interface GeoIpLookup {
@@ -51,8 +50,16 @@ export function pointOf(record: unknown): GeoPoint | null {
   return { country: str(r.country_code), city: str(r.city), latitude, longitude, accuracyKm: null };
 }
 
-async function readerOf(path: string): Promise<Reader<Json>> {
-  return new Reader<Json>(await readFile(path));
+/** Opens every file, or none: when one fails, the ones already opened are closed and the error is thrown. */
+function openAll(paths: readonly string[]): MmdbReader[] {
+  const opened: MmdbReader[] = [];
+  try {
+    for (const path of paths) opened.push(openMmdb(path));
+    return opened;
+  } catch (error) {
+    for (const reader of opened) reader.close();
+    throw error;
+  }
 }
 
 /**
@@ -66,7 +73,8 @@ async function readerOf(path: string): Promise<Reader<Json>> {
  */
 export async function openGeoIp(paths: readonly string[]): Promise<GeoIpLookup> {
   if (paths.length === 0) throw new Error('no GeoIP database file configured');
-  let readers = await Promise.all(paths.map(readerOf));
+  // The files are read with positional reads through an open descriptor (src/risk/mmdb.ts), not held in memory.
+  let readers = openAll(paths); // a throw here rejects the promise: the caller fails closed
   return {
     paths,
     lookup: (ip) => {
@@ -81,7 +89,10 @@ export async function openGeoIp(paths: readonly string[]): Promise<GeoIpLookup> 
       return null;
     },
     reload: async () => {
-      readers = await Promise.all(paths.map(readerOf));
+      const next = openAll(paths); // throws (rejects) before the old readers are touched
+      const old = readers;
+      readers = next;
+      for (const reader of old) reader.close();
     },
   };
 }

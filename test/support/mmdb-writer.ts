@@ -1,18 +1,30 @@
 /**
- * A minimal MaxMind DB (MMDB 2.0) writer for tests: an IPv4 search tree with 24-bit records over a data section of
- * maps, strings, doubles and unsigned integers, and the metadata block — enough for `maxmind`'s reader to answer
+ * A minimal MaxMind DB (MMDB 2.0) writer for tests: an IPv4 (or IPv6, IPv4 networks at ::/96) search tree with 24-,
+ * 28- or 32-bit records over a data section of maps, strings, doubles and unsigned integers (or pre-encoded bytes),
+ * and the metadata block — enough for `maxmind`'s reader to answer
  * known test networks with known cities, with no file from the network. Format: MaxMind DB File Format
  * Specification 2.0 (https://maxmind.github.io/MaxMind-DB/).
  */
 import { writeFileSync } from 'node:fs';
+import { addressBytes } from '../../src/risk/mmdb.ts';
 
 /** A value the writer can encode. Integers ≥ 0 are written as uint32; other numbers as doubles. */
 export type MmdbValue = string | number | boolean | { readonly [key: string]: MmdbValue } | readonly MmdbValue[];
 
-/** One network (`192.0.2.0/24`) and its record. */
+/** One network (`192.0.2.0/24`, or `2001:db8::/32` in an IPv6 file) and its record. */
 export interface MmdbEntry {
   readonly network: string;
   readonly data: MmdbValue;
+  /** Pre-encoded data-section bytes written instead of `data` (to test types and pointers the encoder lacks). */
+  readonly raw?: Buffer;
+}
+
+/** The layout of the written file. */
+export interface MmdbOptions {
+  /** Bits per search-tree record: 24 (default), 28 or 32. */
+  readonly recordSize?: 24 | 28 | 32;
+  /** 4 (default) or 6; in an IPv6 file an IPv4 network `a.b.c.d/n` is written at `::a.b.c.d/(96+n)`. */
+  readonly ipVersion?: 4 | 6;
 }
 
 // Spec "Output Data Section": control byte = type (3 bits) << 5 | size (5 bits); types above 7 are "extended".
@@ -70,7 +82,22 @@ export function encodeValue(value: MmdbValue): Buffer {
 
 type Record_ = { kind: 'empty' } | { kind: 'node'; index: number } | { kind: 'data'; offset: number };
 
-function bitsOf(network: string): boolean[] {
+function bitsOf6(network: string): boolean[] {
+  const [address = '', prefixText = '128'] = network.split('/');
+  const bytes = addressBytes(address);
+  if (bytes === null || bytes.length !== 16) throw new Error(`not an IPv6 network: ${network}`);
+  const prefix = Number(prefixText);
+  const bits: boolean[] = [];
+  for (let i = 0; i < prefix; i++) bits.push((((bytes[i >> 3] ?? 0) >> (7 - (i & 7))) & 1) === 1);
+  return bits;
+}
+
+function bitsOf(network: string, ipVersion: 4 | 6 = 4): boolean[] {
+  if (network.includes(':')) {
+    if (ipVersion === 4) throw new Error(`an IPv6 network in an IPv4 file: ${network}`);
+    return bitsOf6(network);
+  }
+  if (ipVersion === 6) return [...new Array<boolean>(96).fill(false), ...bitsOf(network)];
   const [address = '', prefixText = '32'] = network.split('/');
   const octets = address.split('.').map(Number);
   if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`not an IPv4 network: ${network}`);
@@ -87,16 +114,18 @@ function bitsOf(network: string): boolean[] {
  * @example
  * writeFileSync(path, buildMmdb([{ network: '192.0.2.0/24', data: { city: { names: { en: 'London' } } } }]));
  */
-export function buildMmdb(entries: readonly MmdbEntry[], databaseType = 'GeoIP2-City'): Buffer {
+export function buildMmdb(entries: readonly MmdbEntry[], databaseType = 'GeoIP2-City', options: MmdbOptions = {}): Buffer {
+  const recordSize = options.recordSize ?? 24;
+  const ipVersion = options.ipVersion ?? 4;
   const nodes: [Record_, Record_][] = [[{ kind: 'empty' }, { kind: 'empty' }]];
   const data: Buffer[] = [];
   let dataLength = 0;
   for (const entry of entries) {
-    const encoded = encodeValue(entry.data);
+    const encoded = entry.raw ?? encodeValue(entry.data);
     const offset = dataLength;
     data.push(encoded);
     dataLength += encoded.length;
-    const bits = bitsOf(entry.network);
+    const bits = bitsOf(entry.network, ipVersion);
     if (bits.length === 0) throw new Error('a /0 network is not supported');
     let node = 0;
     for (let i = 0; i < bits.length; i++) {
@@ -118,20 +147,35 @@ export function buildMmdb(entries: readonly MmdbEntry[], databaseType = 'GeoIP2-
   const nodeCount = nodes.length;
   // Spec "Search Tree Section": a record below the node count points to a node, equal to it means "no data", and
   // above it points into the data section at (record − node count − 16).
-  const tree = Buffer.alloc(nodeCount * 6);
+  const nodeBytes = recordSize / 4;
+  const tree = Buffer.alloc(nodeCount * nodeBytes);
   const valueOf = (r: Record_): number => (r.kind === 'empty' ? nodeCount : r.kind === 'node' ? r.index : nodeCount + 16 + r.offset);
   nodes.forEach(([left, right], i) => {
-    tree.writeUIntBE(valueOf(left), i * 6, 3);
-    tree.writeUIntBE(valueOf(right), i * 6 + 3, 3);
+    const l = valueOf(left);
+    const r = valueOf(right);
+    const at = i * nodeBytes;
+    if (l >= 2 ** recordSize || r >= 2 ** recordSize) throw new Error(`a record does not fit in ${recordSize} bits`);
+    if (recordSize === 24) {
+      tree.writeUIntBE(l, at, 3);
+      tree.writeUIntBE(r, at + 3, 3);
+    } else if (recordSize === 32) {
+      tree.writeUInt32BE(l, at);
+      tree.writeUInt32BE(r, at + 4);
+    } else {
+      // 28 bits: the middle byte carries the top nibble of the left record, then that of the right record.
+      tree.writeUIntBE(l % 0x1000000, at, 3);
+      tree[at + 3] = (Math.floor(l / 0x1000000) << 4) | Math.floor(r / 0x1000000);
+      tree.writeUIntBE(r % 0x1000000, at + 4, 3);
+    }
   });
   const metadata = Buffer.concat([
     control(TYPE.map, 9),
     encodeValue('node_count'),
     uint(TYPE.uint32, nodeCount),
     encodeValue('record_size'),
-    uint(TYPE.uint16, 24),
+    uint(TYPE.uint16, recordSize),
     encodeValue('ip_version'),
-    uint(TYPE.uint16, 4),
+    uint(TYPE.uint16, ipVersion),
     encodeValue('database_type'),
     encodeValue(databaseType),
     encodeValue('languages'),
@@ -149,8 +193,8 @@ export function buildMmdb(entries: readonly MmdbEntry[], databaseType = 'GeoIP2-
 }
 
 /** Writes {@link buildMmdb}'s bytes to `path`. */
-export function writeMmdb(path: string, entries: readonly MmdbEntry[], databaseType?: string): void {
-  writeFileSync(path, buildMmdb(entries, databaseType));
+export function writeMmdb(path: string, entries: readonly MmdbEntry[], databaseType?: string, options?: MmdbOptions): void {
+  writeFileSync(path, buildMmdb(entries, databaseType, options));
 }
 
 /** A GeoIP2-City-shaped record. */
