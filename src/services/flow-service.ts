@@ -9,7 +9,7 @@ import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, s
 import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
-import { deviceTokenSpent, grantDeviceTrust, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
+import { deviceTokenSpent, grantDeviceTrust, parseDeviceToken, rememberedDeviceId, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
@@ -248,7 +248,7 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
   const { ip, found, attempt } = await deps.store.batch(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
     const ip = await reserveIpAttempt(t, input.context.ip, now);
-    const found = await t.users.findForSignin(input.identifier, deviceKeyOf(tenant.tenantId, input.context.deviceId));
+    const found = await t.users.findForSignin(input.identifier, await signinDeviceKey(t, input.context));
     if (!ip.within && found?.knownDevice !== true) {
       // Audited once per window (the one attempt whose place is just past the limit), not once per refusal.
       if (ip.failures === IP_FAILURE_LIMIT + 1) {
@@ -281,6 +281,17 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
     await releaseIpAttempt(t, ip, now);
   };
   return decideAfterPassword(deps, tenant, caller, found.user, input.context, giveBack);
+}
+
+/**
+ * The device a password attempt comes from, for the lockout paths and the spraying exception: a remembered device's
+ * server-side id when the request presents a token that names one (its trust mark is the user's own, so another
+ * user's token makes no device known to this user), else the caller's `deviceId`.
+ */
+async function signinDeviceKey(t: TenantStore, context: RequestContext): Promise<string | null> {
+  const hash = parseDeviceToken(context.deviceToken);
+  const remembered = hash === null ? null : await t.trustedDevices.findRemembered(hash);
+  return deviceKeyOf(t.tenantId, remembered === null ? context.deviceId : rememberedDeviceId(remembered.id));
 }
 
 /** The sign-in decision once the primary step (a password) is done: allow, challenge, enroll or deny. */

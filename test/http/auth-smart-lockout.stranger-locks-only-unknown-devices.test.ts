@@ -122,5 +122,36 @@ forEachDialect((dialect) => {
       expectStatus(after, 200, 'after the unlock');
       assert.equal(after.body.status, 'mfa_required');
     });
+
+    it("a remembered device's token is a known device: after a stranger locks the unknown-device path, the token still signs in, another user's or a malformed token does not", async () => {
+      const tenant = await createTenant(h, 'remembered', POLICY);
+      await createUser(h, tenant.id, 'victim@example.com');
+      const enrolled = await enrollTotpViaSignin(h, client, 'remembered', 'victim@example.com', LAPTOP);
+      await createUser(h, tenant.id, 'other@example.com');
+      const other = await enrollTotpViaSignin(h, client, 'remembered', 'other@example.com', { ip: '192.0.2.20', deviceId: 'other-laptop', userAgent: 'test' });
+      h.clock.advance(30_000);
+      // Each asks to remember a phone after an MFA on it.
+      const remember = async (email: string, secret: string, deviceId: string): Promise<string> => {
+        const first = await api(h, client, 'POST', '/auth/signin', { tenant: 'remembered', identifier: email, password: PASSWORD, context: { ip: '192.0.2.30', deviceId, userAgent: 'test' } });
+        expectStatus(first, 200, 'signin');
+        const verified = await api(h, client, 'POST', '/auth/mfa/verify', { mfaSessionId: first.body.mfaSessionId, method: 'totp', code: totpAt(secret, h.clock.now()), rememberDevice: true });
+        expectStatus(verified, 200, 'verify');
+        const token = verified.body.trustedDevice?.token;
+        assert.equal(typeof token, 'string', verified.text);
+        return token as string;
+      };
+      const victimToken = await remember('victim@example.com', enrolled.secret, 'victim-phone');
+      const otherToken = await remember('other@example.com', other.secret, 'other-phone');
+
+      await strangerGuesses('remembered', ACCOUNT_FAILURE_LIMIT);
+      assert.deepEqual(await userView(tenant.id, enrolled.userId), { locked: false, unknownDeviceLocked: true });
+      // A device id the user never completed MFA on, but carrying the remembered token: the known path.
+      const withToken = await signIn('remembered', PASSWORD, { ip: '203.0.113.50', deviceId: 'never-seen', deviceToken: victimToken });
+      expectStatus(withToken, 200, 'remembered device');
+      assert.equal(withToken.body.status, 'mfa_required');
+      // Another user's token, or a malformed one, makes no device known to the victim.
+      expectError(await signIn('remembered', PASSWORD, { ip: '203.0.113.51', deviceId: 'never-seen', deviceToken: otherToken }), 401, 'INVALID_CREDENTIALS', "another user's token");
+      expectError(await signIn('remembered', PASSWORD, { ip: '203.0.113.52', deviceId: 'never-seen', deviceToken: 'pcd_not-a-token' }), 401, 'INVALID_CREDENTIALS', 'a malformed token');
+    });
   });
 });
