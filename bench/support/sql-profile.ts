@@ -4,8 +4,7 @@
  * `pg.Client#query` (time from send to answer, round trip included). Diagnostics for the benchmarks only; never
  * used by the server.
  */
-import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
+import { wrapPgQueries, wrapSqliteStatements } from '../../src/testing/driver-hooks.ts';
 
 interface Tally {
   count: number;
@@ -22,36 +21,24 @@ function record(sql: string, start: bigint): void {
   tallies.set(sql, t);
 }
 
-type Method = (this: unknown, ...args: unknown[]) => unknown;
-
 /** Installs the wrappers (once per process). */
 export function installSqlProfile(): void {
   if (installed) return;
   installed = true;
-  const probe = new BetterSqlite3(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'all' | 'run' | 'get', Method>;
-  probe.close();
-  for (const name of ['all', 'run', 'get'] as const) {
-    const original = proto[name];
-    proto[name] = function (this: unknown, ...args: unknown[]): unknown {
-      const start = process.hrtime.bigint();
-      try {
-        return original.apply(this, args);
-      } finally {
-        record((this as { source: string }).source, start);
-      }
-    };
-  }
-  const clientProto = pg.Client.prototype as unknown as { query: Method };
-  const query = clientProto.query;
-  clientProto.query = function (this: unknown, ...args: unknown[]): unknown {
-    const first = args[0];
-    const text = typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?';
+  wrapSqliteStatements((statement, call) => {
     const start = process.hrtime.bigint();
-    const result = query.apply(this, args);
-    if (result instanceof Promise) return result.finally(() => record(text, start));
+    try {
+      return call();
+    } finally {
+      record(statement.source, start);
+    }
+  });
+  wrapPgQueries((_client, text, call) => {
+    const start = process.hrtime.bigint();
+    const result = call();
+    if (result instanceof Promise) return result.finally(() => record(text || '?', start));
     return result;
-  };
+  });
 }
 
 /** Forgets what was counted so far. */

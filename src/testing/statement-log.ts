@@ -8,8 +8,7 @@
  * await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/status/check', ... });
  * const { statements, commits } = log.stop();
  */
-import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
+import { wrapPgQueries, wrapSqliteStatements } from './driver-hooks.ts';
 
 /** One statement as a driver ran it. */
 export interface LoggedStatement {
@@ -32,8 +31,6 @@ export interface StatementTally {
 export interface StatementLog {
   stop(): StatementTally;
 }
-
-type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 const CONTROL = /^\s*(begin|commit|rollback|savepoint|release)\b/i;
 const COMMIT = /^\s*commit\b/i;
@@ -62,30 +59,18 @@ function note(sql: string, inTransaction: boolean): void {
 function install(): void {
   if (installed) return;
   installed = true;
-  const probe = new BetterSqlite3(':memory:');
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'all' | 'run' | 'get', Method>;
-  probe.close();
-  for (const name of ['all', 'run', 'get'] as const) {
-    const original = proto[name];
-    proto[name] = function (this: unknown, ...args: unknown[]): unknown {
-      const statement = this as { source: string; database: { inTransaction: boolean } };
-      // Whether a transaction was open before this statement ran (a COMMIT closes it; a BEGIN opens it).
-      note(statement.source, statement.database.inTransaction);
-      return original.apply(this, args);
-    };
-  }
-  const clientProto = pg.Client.prototype as unknown as { query: Method };
-  const query = clientProto.query;
-  clientProto.query = function (this: unknown, ...args: unknown[]): unknown {
-    const client = this as object;
-    const first = args[0];
-    const text = typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '';
+  // Whether a transaction was open before the statement ran (a COMMIT closes it; a BEGIN opens it).
+  wrapSqliteStatements((statement, call) => {
+    note(statement.source, statement.database.inTransaction);
+    return call();
+  });
+  wrapPgQueries((client, text, call) => {
     if (/^\s*begin\b/i.test(text)) pgOpen.add(client);
     const inTransaction = pgOpen.has(client);
     if (/^\s*(commit|rollback)\s*$/i.test(text)) pgOpen.delete(client);
     note(text, inTransaction);
-    return query.apply(this, args);
-  };
+    return call();
+  });
 }
 
 /** Starts logging every statement of this process (both drivers) until `stop`. One log at a time. */
