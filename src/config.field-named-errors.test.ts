@@ -176,7 +176,7 @@ describe('loadConfig with a JSON file (PORTCULLIS_CONFIG)', () => {
 
   it('names the file and the field, and does not coerce types written in JSON', () => {
     assert.deepEqual(errorsOf(loadConfig({ PORTCULLIS_CONFIG: '/etc/typo.json' }, readFile)), [
-      '/etc/typo.json: "prot" is not a configuration field (known: profile, port, host, publicUrl, logLevel, databaseUrl, dataDir, secretKey, trustProxy, rateLimitPerMinute, devOutbox, devClockHeader, demo, geoipDatabase, riskDenyLists, riskNetworks, riskTimeoutMs, impossibleTravelKmh, riskInactivityDays, riskFailureThreshold, riskFailureWindowMinutes)',
+      '/etc/typo.json: "prot" is not a configuration field (known: profile, port, host, publicUrl, logLevel, databaseUrl, dataDir, secretKey, trustProxy, rateLimitPerMinute, devOutbox, devClockHeader, demo, geoipDatabase, riskDenyLists, riskNetworks, riskTimeoutMs, impossibleTravelKmh, riskInactivityDays, riskFailureThreshold, riskFailureWindowMinutes, webauthn)',
       '/etc/typo.json: port: "80" is not a port number (0-65535)',
     ]);
   });

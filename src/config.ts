@@ -26,6 +26,7 @@
  * | `riskInactivityDays` | `PORTCULLIS_RISK_INACTIVITY_DAYS` | `90` |
  * | `riskFailureThreshold` | `PORTCULLIS_RISK_FAILURE_THRESHOLD` | `5` failed sign-ins per device or IP … |
  * | `riskFailureWindowMinutes` | `PORTCULLIS_RISK_FAILURE_WINDOW_MINUTES` | … within `15` minutes |
+ * | `webauthn`           | `PORTCULLIS_WEBAUTHN`       | JSON; RP id = the host of `publicUrl`, origin = its origin (see {@link WebauthnConfig}) |
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -80,6 +81,35 @@ export interface Config {
   readonly demo: boolean;
   /** The risk engine's configuration (src/risk). */
   readonly risk: RiskConfig;
+  /** Passkeys and security keys: relying party, origins, authenticator models (src/services/webauthn-settings.ts). */
+  readonly webauthn: WebauthnConfig;
+}
+
+/** Per-tenant WebAuthn settings (by tenant slug). */
+export interface WebauthnTenantConfig {
+  /** The RP id this tenant's passkeys are bound to (a registrable suffix of every origin that uses it). */
+  readonly rpId?: string;
+  /** Origins (scheme://host[:port]) allowed to run this tenant's ceremonies, beside the server's own. */
+  readonly origins?: readonly string[];
+  /** Authenticator models (AAGUIDs) allowed: with a list, only these, and only with verified attestation. */
+  readonly aaguidAllow?: readonly string[];
+  /** Authenticator models refused. */
+  readonly aaguidBlock?: readonly string[];
+}
+
+/**
+ * WebAuthn configuration. The RP id defaults to the host of `publicUrl` and the allowed origins to its origin; a
+ * tenant may name its own RP id and origins (its domains), an application (by client id) origins of its own.
+ * `attestationRoots`: PEM files of the authenticator vendors' root certificates, used to verify `packed` and `tpm`
+ * attestation when a tenant allow-lists models (never fetched from the network).
+ */
+export interface WebauthnConfig {
+  readonly rpName: string;
+  readonly rpId: string;
+  readonly origins: readonly string[];
+  readonly attestationRoots: readonly string[];
+  readonly tenants: Readonly<Record<string, WebauthnTenantConfig>>;
+  readonly applications: Readonly<Record<string, { readonly origins: readonly string[] }>>;
 }
 
 /** Where the GeoIP data comes from and how the risk signals are tuned. */
@@ -101,6 +131,8 @@ export type ConfigResult =
   | { readonly ok: true; readonly config: Config; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly errors: readonly string[] };
 
+const HOST_PATTERN = '^[A-Za-z0-9.-]+$';
+const AAGUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
@@ -140,6 +172,35 @@ export const ConfigFileSchema = Type.Object(
     riskInactivityDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: 'a number of days (1-3650)' })),
     riskFailureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'a count of failed sign-ins (1-100000)' })),
     riskFailureWindowMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_080, description: 'a number of minutes (1-10080)' })),
+    webauthn: Type.Optional(
+      Type.Object(
+        {
+          rpName: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          rpId: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: HOST_PATTERN })),
+          origins: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 64 })),
+          attestationRoots: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 64 })),
+          tenants: Type.Optional(
+            Type.Record(
+              Type.String({ minLength: 1, maxLength: 64 }),
+              Type.Object(
+                {
+                  rpId: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: HOST_PATTERN })),
+                  origins: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 64 })),
+                  aaguidAllow: Type.Optional(Type.Array(Type.String({ pattern: AAGUID_PATTERN }), { maxItems: 1000 })),
+                  aaguidBlock: Type.Optional(Type.Array(Type.String({ pattern: AAGUID_PATTERN }), { maxItems: 1000 })),
+                },
+                { additionalProperties: false },
+              ),
+              { maxProperties: 10_000 },
+            ),
+          ),
+          applications: Type.Optional(
+            Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Object({ origins: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 64 }) }, { additionalProperties: false }), { maxProperties: 10_000 }),
+          ),
+        },
+        { additionalProperties: false, description: 'a JSON object {rpName, rpId, origins, attestationRoots, tenants: {<slug>: {rpId, origins, aaguidAllow, aaguidBlock}}, applications: {<clientId>: {origins}}}' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -181,6 +242,7 @@ const FIELDS: readonly Field[] = [
   { key: 'riskInactivityDays', env: 'PORTCULLIS_RISK_INACTIVITY_DAYS', kind: 'integer' },
   { key: 'riskFailureThreshold', env: 'PORTCULLIS_RISK_FAILURE_THRESHOLD', kind: 'integer' },
   { key: 'riskFailureWindowMinutes', env: 'PORTCULLIS_RISK_FAILURE_WINDOW_MINUTES', kind: 'integer' },
+  { key: 'webauthn', env: 'PORTCULLIS_WEBAUTHN', kind: 'json' },
 ];
 
 /** The environment variable that names the optional JSON file. */
@@ -334,6 +396,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
   const geoipText = input.geoipDatabase?.trim() ?? 'default';
   const geoip: RiskConfig['geoip'] = geoipText === 'default' || geoipText === 'off' ? geoipText : geoipText.split(',').map((p) => resolve(p.trim())).filter((p) => p.length > 0);
 
+  const webauthn = webauthnConfigOf(input.webauthn ?? {}, publicUrl, where('webauthn'), errors);
+
   if (errors.length > 0) return { ok: false, errors };
 
   const secretKeyFile = join(dataDir, 'secret.key');
@@ -377,8 +441,51 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
         failureThreshold: input.riskFailureThreshold ?? 5,
         failureWindowMinutes: input.riskFailureWindowMinutes ?? 15,
       },
+      webauthn,
     },
   };
+}
+
+/** The origin (scheme://host[:port]) of an http(s) URL, or null. */
+function originOf(url: string): string | null {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The WebAuthn configuration with its defaults (the RP id is the host of `publicUrl`, the origin its origin); every
+ * origin must be an http(s) origin, and a RP id must be the host of each origin it serves or a suffix of it.
+ */
+export function webauthnConfigOf(input: NonNullable<ConfigFile['webauthn']>, publicUrl: string, field: string, errors: string[]): WebauthnConfig {
+  const own = new URL(publicUrl);
+  const checkOrigins = (origins: readonly string[] | undefined, rpId: string, where: string): string[] => {
+    const out: string[] = [];
+    for (const text of origins ?? []) {
+      const origin = originOf(text);
+      if (origin === null || origin !== text.replace(/\/$/, '')) {
+        errors.push(`${field}${where}: ${JSON.stringify(text)} is not an origin (scheme://host[:port], no path)`);
+        continue;
+      }
+      const host = new URL(origin).hostname;
+      if (host !== rpId && !host.endsWith(`.${rpId}`)) errors.push(`${field}${where}: the origin ${JSON.stringify(text)} is not on the RP id ${JSON.stringify(rpId)} or a subdomain of it`);
+      out.push(origin);
+    }
+    return out;
+  };
+  const rpId = input.rpId ?? own.hostname;
+  const origins = [own.origin, ...checkOrigins(input.origins, rpId, '.origins')];
+  const tenants: Record<string, WebauthnTenantConfig> = {};
+  for (const [slug, t] of Object.entries(input.tenants ?? {})) {
+    const tenantRp = t.rpId ?? rpId;
+    tenants[slug] = { ...t, rpId: tenantRp, origins: checkOrigins(t.origins, tenantRp, `.tenants.${slug}.origins`), aaguidAllow: t.aaguidAllow?.map((a) => a.toLowerCase()), aaguidBlock: (t.aaguidBlock ?? []).map((a) => a.toLowerCase()) } as WebauthnTenantConfig;
+  }
+  const applications: Record<string, { origins: readonly string[] }> = {};
+  for (const [clientId, a] of Object.entries(input.applications ?? {})) applications[clientId] = { origins: a.origins.map((o) => originOf(o) ?? o) };
+  return { rpName: input.rpName ?? 'Portcullis', rpId, origins: [...new Set(origins)], attestationRoots: (input.attestationRoots ?? []).map((p) => resolve(p)), tenants, applications };
 }
 
 /**
@@ -405,6 +512,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     devClockHeader: config.devClockHeader,
     demo: config.demo,
     risk: config.risk,
+    webauthn: config.webauthn,
   };
 }
 

@@ -10,6 +10,7 @@ import { createSecretBox } from './factors/secret-box.ts';
 import type { PortcullisApp } from './http/app.ts';
 import { registerAdminRoutes } from './http/routes/admin/index.ts';
 import { clientCredentialsAuthenticator, registerAuthRoutes } from './http/routes/auth/index.ts';
+import { useAttestationRoots } from './factors/webauthn-factor.ts';
 import { registerWellKnownRoutes } from './http/routes/well-known.ts';
 import { registerOidcRoutes } from './http/oidc/index.ts';
 import { registerAccountPortal } from './http/account/portal.ts';
@@ -89,7 +90,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     await database.close();
     throw error;
   }
-  const base: ServiceDeps = { store, secrets, now, logger: options.logger, deliverableFactors: DELIVERABLE_FACTOR_TYPES, risk: riskSetup.engine };
+  try {
+    useAttestationRoots(config.webauthn.attestationRoots);
+  } catch (error) {
+    riskSetup.close();
+    await database.close();
+    throw error;
+  }
+  const base: ServiceDeps = { store, secrets, now, logger: options.logger, deliverableFactors: DELIVERABLE_FACTOR_TYPES, risk: riskSetup.engine, webauthn: config.webauthn };
   const signer = createResultSigner(base, { issuer: config.publicUrl });
   const deps: ServiceDeps = { ...base, results: signer };
   try {
@@ -109,7 +117,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     keyCreated: created,
     signer,
     registerRootRoutes: async (app) => {
-      await registerWellKnownRoutes(app, signer, deps.now);
+      await registerWellKnownRoutes(app, signer, deps.now, config.webauthn);
       await registerOidcRoutes(app, { deps, signer, payloads: oidcPayloadRepository(database), clients: oidcClients, publicUrl: config.publicUrl, macKey });
       await registerAccountPortal(app, { deps, payloads: oidcPayloadRepository(database), publicUrl: config.publicUrl, macKey });
       if (config.demo) await registerDemoRoutes(app, { deps, clients: oidcClients, publicUrl: config.publicUrl, macKey });
@@ -149,7 +157,7 @@ const SWEEP_AUDIT_CHUNK = 500;
  * abandoned MFA sessions are marked expired and audited as `mfa.abandoned`; expired pending factors are deleted;
  * sign-in throttle rows whose window ended are deleted (a hit on one would have restarted it anyway).
  */
-export async function sweep(store: Store, now: number): Promise<{ abandoned: number; pendingDeleted: number; throttlesDeleted: number }> {
+export async function sweep(store: Store, now: number): Promise<{ abandoned: number; pendingDeleted: number; throttlesDeleted: number; challengesDeleted: number }> {
   // The expiry and its audit records in one transaction, the records in multi-row statements (issue 13: one commit
   // for a sweep, not one per abandoned session — on SQLite each would hold the only connection).
   const expired = await store.transaction(async (tx) => {
@@ -174,5 +182,6 @@ export async function sweep(store: Store, now: number): Promise<{ abandoned: num
   });
   const pendingDeleted = await store.maintenance.deleteExpiredPendingFactors(now);
   const throttlesDeleted = await store.maintenance.deleteExpiredSigninThrottles(now);
-  return { abandoned: expired.length, pendingDeleted, throttlesDeleted };
+  const challengesDeleted = await store.maintenance.deleteExpiredWebauthnChallenges(now);
+  return { abandoned: expired.length, pendingDeleted, throttlesDeleted, challengesDeleted };
 }

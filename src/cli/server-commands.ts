@@ -93,18 +93,17 @@ export const START_COMMAND: CliCommand = {
       });
     }
     const where = config.host === '0.0.0.0' || config.host === '::' ? `http://localhost:${config.port}` : server.url;
-    io.stdout(`Portcullis is listening on ${where} (database: ${config.database.kind}${config.database.kind === 'sqlite' ? ` ${config.database.path}` : ''})\n`);
-    io.stdout(`API docs: ${where}/api/docs\n`);
-    if (token !== null) {
-      io.stdout(`\nFirst platform admin token (shown once, store it now):\n\n  ${token}\n\nUse it as: Authorization: Bearer ${token}\n\n`);
-    }
+    // One write: a reader of the pipe (a supervisor, a test) gets the whole banner at once, never half of it.
+    let banner = `Portcullis is listening on ${where} (database: ${config.database.kind}${config.database.kind === 'sqlite' ? ` ${config.database.path}` : ''})\n`;
+    banner += `API docs: ${where}/api/docs\n`;
+    if (token !== null) banner += `\nFirst platform admin token (shown once, store it now):\n\n  ${token}\n\nUse it as: Authorization: Bearer ${token}\n\n`;
     if (demo !== null) {
-      io.stdout(
+      banner +=
         `Demo (dev profile; PORTCULLIS_DEMO=false turns it off): open ${demo.url} and sign in as\n\n` +
-          `  email:    ${demo.email}\n  password: ${demo.password}\n\n` +
-          'The demo tenant requires an authenticator app: the first sign-in sets one up.\n\n',
-      );
+        `  email:    ${demo.email}\n  password: ${demo.password}\n\n` +
+        'The demo tenant requires an authenticator app: the first sign-in sets one up.\n\n';
     }
+    io.stdout(banner);
     // The process now lives until a signal; startServer's handlers shut it down gracefully.
     return await new Promise<number>(() => undefined);
   },

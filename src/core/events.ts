@@ -28,6 +28,8 @@ export const AUDIT_EVENTS = [
   'mfa.trusted_device_granted',
   'mfa.trusted_device_used',
   'mfa.trusted_device_revoked',
+  // passkeys: an authenticator model refused by the tenant's allow- or block-list (AAGUID), at registration
+  'mfa.authenticator_refused',
   // administrative changes outside the MFA catalogue
   'tenant.created',
   'tenant.updated',

@@ -10,6 +10,7 @@ export * from './password.ts';
 export * from './factor.ts';
 export * from './totp-factor.ts';
 export * from './recovery-codes-factor.ts';
+export * from './webauthn-factor.ts';
 
 /**
  * The factor types this deployment can deliver: the one place that says so. Services receive it through their
@@ -18,6 +19,6 @@ export * from './recovery-codes-factor.ts';
  *
  * @example
  * DELIVERABLE_FACTOR_TYPES.has('totp'); // true
- * DELIVERABLE_FACTOR_TYPES.has('webauthn'); // false until passkeys are built
+ * DELIVERABLE_FACTOR_TYPES.has('email_otp'); // false until email codes are built
  */
-export const DELIVERABLE_FACTOR_TYPES: ReadonlySet<FactorType> = new Set<FactorType>([totpFactor.type, recoveryCodesFactor.type]);
+export const DELIVERABLE_FACTOR_TYPES: ReadonlySet<FactorType> = new Set<FactorType>(['webauthn', totpFactor.type, recoveryCodesFactor.type]);

@@ -2,6 +2,7 @@ import type { FactorType } from '../core/index.ts';
 import type { ResultSigner } from './signing-keys.ts';
 import type { Store } from '../store/index.ts';
 import type { RiskEngine } from '../risk/engine.ts';
+import type { WebauthnConfig } from '../config.ts';
 
 /** Encrypts secrets at rest (AES-256-GCM; src/factors/secret-box.ts). `aad` binds a sealed secret to its row. */
 export interface SecretSealer {
@@ -37,6 +38,8 @@ export interface ServiceDeps {
    * (embedders, unit tests) an engine with no GeoIP and no lists is used: device, network, velocity, inactivity.
    */
   readonly risk?: RiskEngine;
+  /** Passkeys: relying party, origins and authenticator models (default: RP `localhost`, src/services/webauthn-settings.ts). */
+  readonly webauthn?: WebauthnConfig;
 }
 
 /** Who performs an administrative change, as recorded in audit (`admin:<tokenId>`). */

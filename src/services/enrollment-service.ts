@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { acceptableSetOf, PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
-import type { FactorRecord, Store, TenantStore, UserRecord } from '../store/index.ts';
+import type { FactorRecord, MfaSessionRecord, Store, TenantStore, UserRecord } from '../store/index.ts';
 import { loadPolicy } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
@@ -85,7 +85,7 @@ function usedBreakGlass(session: { completed: readonly { method: string }[] }): 
 }
 
 /** The session may enroll now: a voluntary enrollment, or a sign-in at the enrollment wall whose challenge is done. */
-function assertMayEnroll(session: { purpose: string; methods: readonly string[]; decision: Record<string, unknown> }, type: FactorType): void {
+export function assertMayEnroll(session: { purpose: string; methods: readonly string[]; decision: Record<string, unknown> }, type: FactorType): void {
   // At the wall, enrollment opens once nothing is left to present: no factor to challenge, and no held recovery code
   // still to be presented as break-glass (a user who holds only recovery codes presents one first).
   const atWall = session.purpose === 'signin' && session.decision.outcome === 'enroll' && session.methods.length === 0 && session.decision.recovery !== true;
@@ -139,7 +139,7 @@ export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, inp
 }
 
 /** Generates, stores (hashed) and returns a fresh batch: the old batch stops working in the same transaction. */
-async function issueRecoveryCodes(deps: ServiceDeps, tx: Store, tenantId: string, user: UserRecord, count: number, now: number): Promise<string[]> {
+export async function issueRecoveryCodes(deps: ServiceDeps, tx: Store, tenantId: string, user: UserRecord, count: number, now: number): Promise<string[]> {
   const t = tx.forTenant(tenantId);
   const existing = (await t.factors.listForUser(user.id)).find((f) => f.type === 'recovery_codes');
   const factor = existing ?? (await t.factors.create({ userId: user.id, type: 'recovery_codes', status: 'active', label: 'Recovery codes', now }));
@@ -148,7 +148,10 @@ async function issueRecoveryCodes(deps: ServiceDeps, tx: Store, tenantId: string
   return [...display.codes];
 }
 
-export type TotpConfirmResult = (FlowResult | { readonly status: 'enrolled'; readonly userId: string }) & {
+export type TotpConfirmResult = EnrollmentConfirmResult;
+
+/** What confirming any factor answers: the flow's envelope (or `enrolled` for a voluntary enrollment), the factor. */
+export type EnrollmentConfirmResult = (FlowResult | { readonly status: 'enrolled'; readonly userId: string }) & {
   readonly factorId: string;
   /** Shown once, at first enrollment when the policy enables them. */
   readonly recoveryCodes: readonly string[] | null;
@@ -157,14 +160,92 @@ export type TotpConfirmResult = (FlowResult | { readonly status: 'enrolled'; rea
 /** The session lost a race for itself (another confirmation completed it): the transaction rolls back. */
 class SessionTaken extends Error {}
 
+/** How one factor type's proven enrollment is written, inside the transaction {@link finishEnrollment} opens. */
+export interface EnrollmentActivation {
+  readonly type: FactorType;
+  /** The factor that becomes active (a pending row's id, or the id the new row will get). */
+  readonly factorId: string;
+  /**
+   * Makes the factor's single-use write and activates it (or creates it active); false when the single-use write
+   * lost (a replayed code or challenge): the transaction rolls back and the caller refuses.
+   */
+  activate(t: TenantStore, now: number): Promise<boolean>;
+  /** The completed step the decision sees (the factor id is added). */
+  readonly step: Omit<CompletedStep, 'factorId'>;
+  /** Audit details of `mfa.factor_enrolled` beside the type (e.g. a passkey's AAGUID and kind). */
+  readonly auditData?: Record<string, string | number | boolean | null>;
+  /** After break-glass, the user's other factors of this type are replaced (a lost authenticator app). */
+  readonly replacesAfterBreakGlass: boolean;
+}
+
 /**
- * Confirms TOTP with a first valid code: activates the factor, issues recovery codes at first enrollment, audits,
- * then re-runs the decision with the new factor completed — the sign-in continues only if the policy is now met.
- * The claim on the MFA session, the single-use step write, the activation and the recovery codes commit together:
- * of concurrent confirmations in one session exactly one does, and no recovery code is issued in a refused answer.
+ * The one end of every enrollment (the factor registry's confirm step): claims the MFA session, makes the factor's
+ * single-use write and activation, replaces what break-glass says is lost, ends the failure runs, revokes trusted
+ * devices, audits and issues recovery codes at the first enrollment — one transaction, so that of concurrent
+ * confirmations in one session exactly one commits and no recovery code is issued in a refused answer. Then the
+ * decision runs again with the new factor completed: the sign-in continues only if the policy is now met.
+ */
+export async function finishEnrollment(
+  deps: ServiceDeps,
+  caller: Caller,
+  opened: { tenant: TenantStore; session: MfaSessionRecord; user: UserRecord },
+  activation: EnrollmentActivation,
+  options: { rememberDevice?: boolean; refuse: () => Promise<never> },
+): Promise<EnrollmentConfirmResult> {
+  const { tenant, session, user } = opened;
+  const now = deps.now();
+  const base = { at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id };
+  const policy = await loadPolicy(tenant, caller.application, user.id, now);
+  const { factorId } = activation;
+  const completed: CompletedStep[] = [...session.completed, { ...activation.step, factorId }];
+  let codes: string[] | null;
+  try {
+    codes = await deps.store.transaction(async (tx) => {
+      const t = tx.forTenant(tenant.tenantId);
+      // Claim the session first: a voluntary enrollment ends here; at the wall the session moves on to its decision.
+      const claimed = session.purpose === 'enrollment' ? await t.mfaSessions.complete(session.id, now, 'open') : await t.mfaSessions.update(session.id, { completed }, now, session.completed);
+      if (!claimed) throw new SessionTaken();
+      if (!(await activation.activate(t, now))) return null;
+      pausePoint('totp-confirm:factor-activated'); // crash tests only (src/testing/pause-point.ts); inert otherwise
+      if (activation.replacesAfterBreakGlass && usedBreakGlass(session)) {
+        for (const old of await t.factors.listForUser(user.id, 'active')) {
+          if (old.type !== activation.type || old.id === factorId) continue;
+          await t.factors.delete(old.id);
+          await downgradeSessionsUsing(t, user.id, [old.id], now);
+          await t.audit.append({ ...base, subject: old.id, event: 'mfa.factor_removed', data: { type: old.type, reason: 'replaced_after_recovery_code' } });
+        }
+      }
+      // A success ends both consecutive-failure runs: wrong first codes do not follow the factor into use.
+      await t.factors.resetFailures(factorId);
+      await t.users.resetSigninFailures(user.id);
+      await t.trustedDevices.revokeAll(user.id);
+      await t.audit.append({ ...base, subject: factorId, event: 'mfa.factor_enrolled', data: { type: activation.type, ...activation.auditData } });
+      const hasCodes = (await t.recoveryCodes.countRemaining(user.id)) > 0;
+      if (!policy.values.recoveryCodes.enabled || hasCodes) return [];
+      const issued = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
+      await t.audit.append({ ...base, event: 'mfa.backup_codes_regenerated', data: { count: issued.length, reason: 'first_enrollment' } });
+      return issued;
+    });
+  } catch (error) {
+    if (error instanceof SessionTaken) throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
+    throw error;
+  }
+  if (codes === null) return options.refuse();
+  const shown = codes.length === 0 ? null : codes;
+  if (session.purpose === 'enrollment') {
+    // Enrolling proves the new factor, not the user: it does not count as an MFA for step-up's max age.
+    return { status: 'enrolled', userId: user.id, factorId, recoveryCodes: shown };
+  }
+  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, { ...session, completed }, completed, { rememberDevice: options.rememberDevice === true });
+  return { ...flow, factorId, recoveryCodes: shown };
+}
+
+/**
+ * Confirms TOTP with a first valid code: the step write and activation go through {@link finishEnrollment}.
  */
 export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, input: { mfaSessionId: string; factorId: string; code: unknown; rememberDevice?: boolean }): Promise<TotpConfirmResult> {
-  const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
+  const opened = await openSession(deps, caller, input.mfaSessionId);
+  const { tenant, session, user } = opened;
   assertMayEnroll(session, 'totp');
   const factor = session.decision.pendingFactorId === input.factorId ? await tenant.factors.get(input.factorId) : null;
   const now = deps.now();
@@ -174,59 +255,37 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
     throw new PortcullisError('FACTOR_NOT_FOUND', 'No such pending factor in this MFA session.');
   }
   if (factor.lockedUntil !== null && factor.lockedUntil > now) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; begin enrollment again later.');
-  const actor = actorOf(caller);
-  const base = { at: now, actor, userId: user.id, applicationId: caller.application.id };
   const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
   const result = await totpFactor.completeEnrollment({ secretEnc: factor.secretEnc, lastStep: factor.lastStep }, input.code, ctx);
   const refuse = async (): Promise<never> => {
     await Promise.all([tenant.factors.recordFailure(factor.id, now), tenant.users.recordSigninFailure(user.id, now)]);
-    await tenant.audit.append({ ...base, subject: factor.id, event: 'user.mfa_failed', data: { method: 'totp', reason: 'enrollment_code_invalid' } });
+    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user.id, applicationId: caller.application.id, subject: factor.id, event: 'user.mfa_failed', data: { method: 'totp', reason: 'enrollment_code_invalid' } });
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.');
   };
   if (!result.ok) return refuse();
-  const policy = await loadPolicy(tenant, caller.application, user.id, now);
-  const completed: CompletedStep[] = [...session.completed, { method: 'totp', factorId: factor.id }];
-  let recoveryCodes: string[] | null;
-  try {
-    recoveryCodes = await deps.store.transaction(async (tx) => {
-      const t = tx.forTenant(tenant.tenantId);
-      // Claim the session first: a voluntary enrollment ends here; at the wall the session moves on to its decision.
-      const claimed = session.purpose === 'enrollment' ? await t.mfaSessions.complete(session.id, now, 'open') : await t.mfaSessions.update(session.id, { completed }, now, session.completed);
-      if (!claimed) throw new SessionTaken();
-      if (!(await t.factors.advanceTotpStep(factor.id, result.commit.step))) return null;
-      if (!(await t.factors.activate(factor.id, now))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
-      pausePoint('totp-confirm:factor-activated'); // crash tests only (src/testing/pause-point.ts); inert otherwise
-      if (usedBreakGlass(session)) {
-        for (const old of await t.factors.listForUser(user.id, 'active')) {
-          if (old.type !== 'totp' || old.id === factor.id) continue;
-          await t.factors.delete(old.id);
-          await downgradeSessionsUsing(t, user.id, [old.id], now);
-          await t.audit.append({ ...base, subject: old.id, event: 'mfa.factor_removed', data: { type: 'totp', reason: 'replaced_after_recovery_code' } });
-        }
-      }
-      // A success ends both consecutive-failure runs: wrong first codes do not follow the factor into use.
-      await t.factors.resetFailures(factor.id);
-      await t.users.resetSigninFailures(user.id);
-      await t.trustedDevices.revokeAll(user.id);
-      await t.audit.append({ ...base, subject: factor.id, event: 'mfa.factor_enrolled', data: { type: 'totp' } });
-      const hasCodes = (await t.recoveryCodes.countRemaining(user.id)) > 0;
-      if (!policy.values.recoveryCodes.enabled || hasCodes) return [];
-      const codes = await issueRecoveryCodes(deps, tx, tenant.tenantId, user, policy.values.recoveryCodes.count, now);
-      await t.audit.append({ ...base, event: 'mfa.backup_codes_regenerated', data: { count: codes.length, reason: 'first_enrollment' } });
-      return codes;
-    });
-  } catch (error) {
-    if (error instanceof SessionTaken) throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
-    throw error;
-  }
-  if (recoveryCodes === null) return refuse();
-  const shown = recoveryCodes.length === 0 ? null : recoveryCodes;
-  if (session.purpose === 'enrollment') {
-    // Enrolling proves the new factor, not the user: it does not count as an MFA for step-up's max age.
-    return { status: 'enrolled', userId: user.id, factorId: factor.id, recoveryCodes: shown };
-  }
-  const flow = await concludeAfterEnrollment(deps, caller, tenant, user, { ...session, completed }, completed, { rememberDevice: input.rememberDevice === true });
-  return { ...flow, ...(flow.status === 'authenticated' ? {} : { mfaSessionId: input.mfaSessionId }), factorId: factor.id, recoveryCodes: shown };
+  const flow = await finishEnrollment(
+    deps,
+    caller,
+    opened,
+    {
+      type: 'totp',
+      factorId: factor.id,
+      step: { method: 'totp' },
+      replacesAfterBreakGlass: true,
+      activate: async (t, at) => {
+        if (!(await t.factors.advanceTotpStep(factor.id, result.commit.step))) return false;
+        if (!(await t.factors.activate(factor.id, at))) throw new PortcullisError('FACTOR_NOT_FOUND', 'The pending factor expired; begin enrollment again.');
+        return true;
+      },
+    },
+    { rememberDevice: input.rememberDevice === true, refuse },
+  );
+  return withSessionId(flow, input.mfaSessionId);
+}
+
+/** An answer that leaves the flow open carries the MFA session token the caller presented. */
+export function withSessionId(flow: EnrollmentConfirmResult, mfaSessionId: string): EnrollmentConfirmResult {
+  return flow.status === 'authenticated' || flow.status === 'enrolled' ? flow : ({ ...flow, mfaSessionId } as EnrollmentConfirmResult);
 }
 
 /** Regenerates recovery codes (after a recent MFA in this session); the old batch stops working at once. */
@@ -266,7 +325,8 @@ export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: 
     if (target.type === 'recovery_codes') await t.recoveryCodes.deleteForUser(user.id);
     await t.trustedDevices.revokeAll(user.id);
     const downgraded = await downgradeSessionsUsing(t, user.id, [target.id], now);
-    await t.audit.append({ ...base, subject: target.id, event: 'mfa.factor_removed', data: { type: target.type, sessionsDowngraded: downgraded } });
+    // One passkey revoked alone (WeftID): the user's other passkeys and factors stay.
+    await t.audit.append({ ...base, subject: target.id, event: target.type === 'webauthn' ? 'mfa.passkey_revoked' : 'mfa.factor_removed', data: { type: target.type, sessionsDowngraded: downgraded } });
     return downgraded;
   });
   if (outcome === null) {

@@ -1,16 +1,24 @@
-import { PortcullisError, type FactorType } from '../core/index.ts';
+import { PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
 import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type NewAuditEvent, type TenantStore, type UserRecord } from '../store/index.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
 import { totpFactor } from '../factors/totp-factor.ts';
+import { challengeId, challengeOf, credentialOf, parseAuthenticationResponse, verifyAssertion } from '../factors/webauthn-factor.ts';
+import { catalogOf, type Caller } from './tenant-access.ts';
+import { DEFAULT_WEBAUTHN_CONFIG, relyingPartyFor } from './webauthn-settings.ts';
 import type { KnownFactors } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ProofMeta {
   readonly actor: string;
   readonly applicationId: string | null;
-  /** The MFA session answered, whose attempts (at most `maxSessionAttempts`) are counted with the failures. */
-  readonly sessionId: string;
+  /**
+   * The MFA session answered, whose attempts (at most `maxSessionAttempts`) are counted with the failures; null for a
+   * passkey-first sign-in (no session yet: the factor's and the account's counters alone).
+   */
+  readonly sessionId: string | null;
   readonly maxSessionAttempts: number;
+  /** The calling application (a WebAuthn challenge answers only the application that asked for it). */
+  readonly caller: Caller;
 }
 
 function isLocked(lockedUntil: number | null, now: number): boolean {
@@ -55,6 +63,8 @@ export interface CheckedProof {
    */
   readonly activeFactors: KnownFactors;
   readonly method: FactorType;
+  /** The completed step the decision sees (with WebAuthn's user verification and kind). */
+  readonly step: CompletedStep;
   consume(t: TenantStore, options?: ConsumeOptions): Promise<{ readonly remaining?: number } | null>;
   /** Audits the lost single-use write as a failed attempt and throws `MFA_CODE_INVALID`. */
   refuse(): Promise<never>;
@@ -78,7 +88,9 @@ export async function checkFactorProof(
   const now = deps.now();
   const activeFactors = await tenant.factors.listActiveWithRecoveryCount(user.id);
   const factors = activeFactors.factors.filter((f) => f.type === method);
-  const factor = factors[0];
+  // A WebAuthn answer names its credential: the attempt is counted on that factor when it is the user's.
+  const assertion = method === 'webauthn' ? parseAuthenticationResponse(code) : null;
+  const factor = factors.find((f) => assertion !== null && f.credentialId === assertion.id) ?? factors[0];
   if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
   const failed = (data: Record<string, string | number | boolean | null>): Promise<unknown> =>
     tenant.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'user.mfa_failed', data: { method, ...data } });
@@ -96,7 +108,7 @@ export async function checkFactorProof(
     await failed({ reason: 'recovery_codes_exhausted' });
     throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
   }
-  if (method !== 'recovery_codes' && method !== 'totp') throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
+  if (method !== 'recovery_codes' && method !== 'totp' && method !== 'webauthn') throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
 
   // Reserve the attempt before evaluating it (SECURITY rule 3): the failure is counted first, by one atomic
   // increment per counter, and the code is evaluated only when this attempt's place in the run is within the
@@ -107,9 +119,12 @@ export async function checkFactorProof(
   // The session's attempt and both counters are reserved together (issue 13): one statement and one commit on
   // PostgreSQL, one commit on SQLite (the batch); durable before the code is evaluated either way. A session with
   // no attempt left counts nothing else.
-  const reserved = await deps.store.batch((tx) =>
-    tx.forTenant(tenant.tenantId).mfaSessions.reserveAttempt(meta.sessionId, { now, maxAttempts: meta.maxSessionAttempts, factorId: factor.id, userId: user.id }),
-  );
+  const sessionId = meta.sessionId;
+  const reserved = await deps.store.batch(async (tx) => {
+    const t = tx.forTenant(tenant.tenantId);
+    if (sessionId !== null) return t.mfaSessions.reserveAttempt(sessionId, { now, maxAttempts: meta.maxSessionAttempts, factorId: factor.id, userId: user.id });
+    return { attempts: 0, factor: await t.factors.recordFailure(factor.id, now), account: await t.users.recordSigninFailure(user.id, now) };
+  });
   if (reserved === null) throw new PortcullisError('MFA_LOCKED', 'This MFA session has no attempts left; start again.');
   const sessionAttemptsLeft = meta.maxSessionAttempts - reserved.attempts;
   const factorState = reserved.factor;
@@ -127,6 +142,8 @@ export async function checkFactorProof(
   /** Whether `spend` also ends the counted factor's failures and records its use (one statement for TOTP). */
   let spendResets = false;
   let answered = factor;
+  let step: CompletedStep = { method, factorId: factor.id };
+  let failure = 'invalid_code';
   try {
     if (method === 'totp') {
       for (const f of factors) {
@@ -140,6 +157,24 @@ export async function checkFactorProof(
           spend = async (t) => ((await t.factors.advanceTotpStep(f.id, result.commit.step, spendResets ? { at: now } : undefined)) ? {} : null);
           break;
         }
+      }
+    } else if (method === 'webauthn') {
+      // The challenge must be this application's, for this MFA session (or, passkey-first, for none), unused and
+      // unexpired; it is spent with the counter in the transaction that records the outcome (SECURITY rule 2).
+      const challenge = assertion === null ? null : challengeOf(assertion);
+      const issued = challenge === null ? null : await tenant.webauthnChallenges.get(challengeId(challenge));
+      const stored = credentialOf(factor);
+      const usable = issued !== null && issued.kind === 'authentication' && issued.mfaSessionId === sessionId && issued.applicationId === meta.caller.application.id && issued.usedAt === null && issued.expiresAt > now && (issued.userId === null || issued.userId === user.id);
+      failure = assertion === null ? 'malformed' : usable ? 'invalid_assertion' : 'challenge_unknown_or_used';
+      if (assertion !== null && challenge !== null && issued !== null && usable && stored !== null) {
+        const rp = await relyingPartyFor(deps.webauthn ?? DEFAULT_WEBAUTHN_CONFIG, await catalogOf(deps, meta.caller), tenant.tenantId, meta.caller.application.clientId);
+        const result = await verifyAssertion(assertion, stored, { challenge, rp: { ...rp, id: issued.rpId }, userVerification: issued.userVerification });
+        if (result.ok) {
+          const synced = factor.data?.deviceType === 'multiDevice';
+          step = { method, factorId: factor.id, userVerified: result.userVerified, synced };
+          spendResets = true;
+          spend = async (t) => ((await t.webauthnChallenges.consume(issued.id, now)) && (await t.factors.advanceSignCount(factor.id, result.counter, { at: now })) ? {} : null);
+        } else failure = result.reason;
       }
     } else {
       const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
@@ -161,13 +196,14 @@ export async function checkFactorProof(
     if (factorState?.locked === true || accountState?.locked === true) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.', { extra: { attemptsRemaining: left } });
   };
-  if (spend === null) return invalid('invalid_code');
+  if (spend === null) return invalid(failure);
   const write = spend;
   const subject = answered.id;
   return {
     factor: answered,
     activeFactors,
     method,
+    step: method === 'totp' ? { method, factorId: answered.id } : step,
     consume: async (t, options) => {
       const spent = await write(t);
       if (spent === null) return null;

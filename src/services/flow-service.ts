@@ -10,6 +10,7 @@ import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './r
 import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
 import { deviceTokenSpent, grantDeviceTrust, parseDeviceToken, rememberedDeviceId, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
+import { parseAuthenticationResponse, userHandleOf } from '../factors/webauthn-factor.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
@@ -171,14 +172,20 @@ async function conclude(
   if (existing === null) {
     const issued = issueToken('mfa', tenant.tenantId);
     token = issued.token;
-    await deps.store.transaction(async (tx) => {
-      const t = tx.forTenant(tenant.tenantId);
-      await prelude?.(t);
-      await evaluation.writeAudit(t);
-      await t.mfaSessions.create({ id: issued.id, userId: user.id, applicationId: caller.application.id, purpose: 'signin', methods: decision.methods, decision: state, completed, expiresAt: now + MFA_SESSION_TTL_MS, now });
-      if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
-      await t.signins.append({ ...history, outcome: 'challenged' });
-    });
+    const opened = await inRace(
+      deps,
+      async (t) => {
+        // A passkey-first sign-in's assertion is spent here, with the session the rest of the flow continues in.
+        await spend(t, proof);
+        await prelude?.(t);
+        await evaluation.writeAudit(t);
+        await t.mfaSessions.create({ id: issued.id, userId: user.id, applicationId: caller.application.id, purpose: 'signin', methods: decision.methods, decision: state, completed, expiresAt: now + MFA_SESSION_TTL_MS, now });
+        if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
+        await t.signins.append({ ...history, outcome: 'challenged' });
+      },
+      tenant.tenantId,
+    );
+    if (opened instanceof LostRace) return lost(opened);
   } else {
     token = '';
     const updated = await inRace(
@@ -437,8 +444,8 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   }
   const method = input.method as FactorType;
   // The session's attempt is counted with the factor's and the account's, together (checkFactorProof).
-  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS });
-  const completed: CompletedStep[] = [...session.completed, { method, factorId: proof.factor.id }];
+  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS, caller });
+  const completed: CompletedStep[] = [...session.completed, proof.step];
   const context = (session.decision.context ?? {}) as RequestContext;
   if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
@@ -507,4 +514,41 @@ export async function concludeAfterEnrollment(
   const fresh = (await tenant.users.get(user.id)) ?? user;
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session, null, null, options);
+}
+
+export interface PasskeySigninInput {
+  readonly tenant: string;
+  /** The browser's `PublicKeyCredential.toJSON()` of `navigator.credentials.get()` (untrusted). */
+  readonly response: unknown;
+  readonly context: RequestContext;
+  readonly rememberDevice?: boolean;
+}
+
+/**
+ * Passkey-first sign-in (DESIGN §4): a discoverable credential's assertion, with no identifier and no password. The
+ * credential names the user; the assertion is checked like any factor proof (the failure limits, the application's
+ * single-use challenge, the counter), and then the same decision runs with the passkey as the completed step — a
+ * passkey that verified the user is multi-factor by itself and satisfies MFA; without user verification it is one
+ * factor and the policy decides the rest. A block, a floor or an enrollment wall still applies.
+ *
+ * An unknown tenant or credential, or a credential that is not an active passkey, answers `INVALID_CREDENTIALS`.
+ */
+export async function signInWithPasskey(deps: ServiceDeps, caller: Caller, input: PasskeySigninInput): Promise<FlowResult> {
+  const invalid = (): PortcullisError => new PortcullisError('INVALID_CREDENTIALS', 'This passkey is not recognised here.');
+  const tenant = await servedTenant(deps, caller, input.tenant);
+  const assertion = parseAuthenticationResponse(input.response);
+  if (tenant === null || assertion === null) throw invalid();
+  const now = deps.now();
+  const factor = await tenant.factors.findByCredentialId(assertion.id);
+  const user = factor === null || factor.type !== 'webauthn' || factor.status !== 'active' ? null : await tenant.users.get(factor.userId);
+  const handle = userHandleOf(assertion);
+  if (user === null || (handle !== null && handle !== user.id)) {
+    await tenant.audit.append({ at: now, actor: actorOf(caller), userId: user?.id ?? null, applicationId: caller.application.id, event: 'user.signin_failed', data: { reason: user === null ? 'unknown_credential' : 'user_handle_mismatch', method: 'webauthn' } });
+    throw invalid();
+  }
+  assertNotLocked(user, now);
+  const proof = await checkFactorProof(deps, tenant, user, 'webauthn', input.response, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: null, maxSessionAttempts: 0, caller });
+  const completed: CompletedStep[] = [proof.step];
+  const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context: input.context, completed, actor: actorOf(caller), deferAudit: true });
+  return conclude(deps, tenant, caller, user, evaluation, completed, input.context, null, proof, null, { rememberDevice: input.rememberDevice === true });
 }

@@ -34,14 +34,18 @@ export function viewSession(session: LoginSessionRecord, token?: string): Sessio
 
 /** The steps a session remembers: each method with the factor that answered it. */
 export function stepsOf(completed: readonly CompletedStep[]): SessionStep[] {
-  return completed.map((s) => ({ method: s.method, factorId: s.factorId ?? null }));
+  return completed.map((s) => ({
+    method: s.method,
+    factorId: s.factorId ?? null,
+    ...(s.userVerified === undefined ? {} : { userVerified: s.userVerified }),
+    ...(s.synced === undefined ? {} : { synced: s.synced }),
+  }));
 }
 
 /** The amr, acr and MFA time of a set of steps. */
 export function assuranceOfSteps(steps: readonly SessionStep[], mfaAt: number | null): { amr: string[]; acr: string; mfaAt: number | null } {
-  const methods = steps.map((s) => s.method);
-  const level = assuranceOf(methods);
-  return { amr: amrOf(methods), acr: acrOf(level), mfaAt: level > 1 ? mfaAt : null };
+  const level = assuranceOf(steps);
+  return { amr: amrOf(steps), acr: acrOf(level), mfaAt: level > 1 ? mfaAt : null };
 }
 
 /** A new login session, written through `t` (the transaction that completes the flow). */

@@ -112,6 +112,10 @@ export function maintenanceRepository(b: Binding): MaintenanceRepository {
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
+    deleteExpiredWebauthnChallenges: async (now) => {
+      const result = await db.deleteFrom('webauthn_challenges').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
     deleteExpiredSigninThrottles: async (now) => {
       const result = await db.deleteFrom('signin_throttle').where('window_ends_at', '<=', now).executeTakeFirst();
       return Number(result.numDeletedRows);

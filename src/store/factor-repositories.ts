@@ -32,6 +32,7 @@ function toFactor(row: Selectable<FactorsTable>): FactorRecord {
     confirmedAt: numOrNull(row.confirmed_at),
     lastUsedAt: numOrNull(row.last_used_at),
     expiresAt: numOrNull(row.expires_at),
+    credentialId: row.credential_id ?? null,
   };
 }
 
@@ -59,7 +60,8 @@ export function factorRepository(b: Binding, tenantId: string): FactorRepository
               label: input.label,
               secret_enc: input.secretEnc ?? null,
               data: input.data == null ? null : JSON.stringify(input.data),
-              last_step: null,
+              last_step: input.signCount ?? null,
+              credential_id: input.credentialId ?? null,
               locked_until: null,
               created_at: input.now,
               confirmed_at: status === 'active' ? input.now : null,
@@ -134,6 +136,19 @@ export function factorRepository(b: Binding, tenantId: string): FactorRepository
           .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
           .executeTakeFirst(),
       ),
+    // A WebAuthn sign counter only goes up; both zero is an authenticator that keeps none (WebAuthn §6.1.1).
+    advanceSignCount: async (id, count, spent) =>
+      changed(
+        await scoped()
+          .set(spent === undefined ? { last_step: count } : { last_step: count, last_used_at: spent.at, failed_count: 0, locked_until: null })
+          .where('id', '=', id)
+          .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', count), eb.and([eb('last_step', '=', 0), eb(eb.val(count), '=', 0)])]))
+          .executeTakeFirst(),
+      ),
+    findByCredentialId: async (credentialId) => {
+      const row = await db.selectFrom('factors').selectAll().where('tenant_id', '=', tenantId).where('credential_id', '=', credentialId).executeTakeFirst();
+      return row === undefined ? null : toFactor(row);
+    },
     touch: async (id, now) => changed(await scoped().set({ last_used_at: now }).where('id', '=', id).executeTakeFirst()),
     rename: async (id, userId, label) => changed(await scoped().set({ label }).where('id', '=', id).where('user_id', '=', userId).where('status', '=', 'active').executeTakeFirst()),
     // SECURITY rule 3: one UPDATE … RETURNING, exact under concurrency.

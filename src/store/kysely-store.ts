@@ -13,6 +13,7 @@ import { signingKeyRepository } from './signing-key-repository.ts';
 import { signinThrottleRepository } from './signin-throttle-repository.ts';
 import type { Store, TenantStore } from './types.ts';
 import { userRepository } from './user-repository.ts';
+import { webauthnChallengeRepository } from './webauthn-challenge-repository.ts';
 
 function bind(binding: Binding, catalog: Catalog): Store {
   const store: Store = {
@@ -35,6 +36,7 @@ function bind(binding: Binding, catalog: Catalog): Store {
       loginSessions: loginSessionRepository(binding, tenantId),
       signins: signinHistoryRepository(binding, tenantId),
       trustedDevices: trustedDeviceRepository(binding, tenantId),
+      webauthnChallenges: webauthnChallengeRepository(binding, tenantId),
       audit: auditRepository(binding, tenantId),
       signinThrottle: signinThrottleRepository(binding, tenantId),
       riskHistory: riskHistoryRepository(binding, tenantId),

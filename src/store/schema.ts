@@ -89,6 +89,8 @@ export interface FactorsTable {
   confirmed_at: number | null;
   last_used_at: number | null;
   expires_at: number | null;
+  /** WebAuthn: the credential id (base64url), unique per tenant (migration 0011); null for other types. */
+  credential_id: Generated<string | null>;
 }
 
 /** Single-use recovery codes, stored hashed. */
@@ -196,6 +198,22 @@ export interface DeviceTrustsTable {
   ip: string | null;
 }
 
+/** WebAuthn ceremony challenges, by SHA-256; single use (migration 0011). */
+export interface WebauthnChallengesTable {
+  tenant_id: string;
+  id: string;
+  kind: string;
+  application_id: string;
+  mfa_session_id: string | null;
+  user_id: string | null;
+  factor_id: string | null;
+  user_verification: string;
+  rp_id: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 /** Append-only audit log; `id` is the paging cursor. */
 export interface AuditEventsTable {
   id: Generated<number>;
@@ -259,6 +277,7 @@ export interface Schema {
   signin_history: SigninHistoryTable;
   trusted_devices: TrustedDevicesTable;
   device_trusts: DeviceTrustsTable;
+  webauthn_challenges: WebauthnChallengesTable;
   audit_events: AuditEventsTable;
   admin_tokens: AdminTokensTable;
   signing_keys: SigningKeysTable;

@@ -453,6 +453,8 @@ export interface FactorRecord {
   readonly lastUsedAt: Millis | null;
   /** A pending factor expires; an active one has `null`. */
   readonly expiresAt: Millis | null;
+  /** WebAuthn: the credential id (base64url), unique in the tenant; null for other types. */
+  readonly credentialId: string | null;
 }
 
 export interface NewFactor {
@@ -466,6 +468,10 @@ export interface NewFactor {
   readonly data?: JsonObject | null;
   /** Required for a pending factor. */
   readonly expiresAt?: Millis | null;
+  /** WebAuthn: the credential id; a second factor with the same id in the tenant is refused (`CONFLICT`). */
+  readonly credentialId?: string | null;
+  /** WebAuthn: the sign counter at registration. */
+  readonly signCount?: number | null;
   readonly now: Millis;
 }
 
@@ -496,6 +502,14 @@ export interface FactorRepository {
    * statement also records the use (`lastUsedAt`) and ends the factor's run of failures (a verified code).
    */
   advanceTotpStep(id: string, step: number, spent?: { readonly at: Millis }): Promise<boolean>;
+  /**
+   * WebAuthn sign counter (kept in `lastStep`): `SET last_step = count` only when the count went up, or when the
+   * authenticator keeps no counter (stored and new both 0) — a regression (a cloned authenticator) changes nothing
+   * and answers false. With `spent`, the same statement records the use and ends the factor's run of failures.
+   */
+  advanceSignCount(id: string, count: number, spent?: { readonly at: Millis }): Promise<boolean>;
+  /** The active or pending WebAuthn factor with this credential id in the tenant. */
+  findByCredentialId(credentialId: string): Promise<FactorRecord | null>;
   /** Sets `lastUsedAt`. */
   touch(id: string, now: Millis): Promise<boolean>;
   /** Sets the label of one of the user's active factors; false when there is no such factor. */
@@ -621,6 +635,10 @@ export interface MfaSessionRepository {
 export interface SessionStep {
   readonly method: string;
   readonly factorId: string | null;
+  /** WebAuthn: the authenticator verified the user (multi-factor by itself). */
+  readonly userVerified?: boolean;
+  /** WebAuthn: a synced passkey (`swk`) rather than a device-bound key (`hwk`). */
+  readonly synced?: boolean;
 }
 
 export interface LoginSessionRecord {
@@ -987,6 +1005,39 @@ export interface MaintenanceRepository {
   deleteExpiredPendingFactors(now: Millis): Promise<number>;
   /** Deletes sign-in throttle rows whose window ended by `now`; returns how many. */
   deleteExpiredSigninThrottles(now: Millis): Promise<number>;
+  /** Deletes WebAuthn challenges whose expiry passed (used or not); returns how many. */
+  deleteExpiredWebauthnChallenges(now: Millis): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// WebAuthn challenges
+
+export type WebauthnCeremony = 'registration' | 'authentication';
+
+/** A ceremony's challenge, known by its SHA-256 only. */
+export interface WebauthnChallengeRecord {
+  /** SHA-256 (hex) of the challenge (its base64url text). */
+  readonly id: string;
+  readonly kind: WebauthnCeremony;
+  readonly applicationId: string;
+  /** The MFA session the ceremony belongs to; null for a passkey-first sign-in (no session yet). */
+  readonly mfaSessionId: string | null;
+  /** The user the options were made for; null for a passkey-first sign-in (the assertion names the user). */
+  readonly userId: string | null;
+  readonly userVerification: 'required' | 'preferred' | 'discouraged';
+  readonly rpId: string;
+  readonly createdAt: Millis;
+  readonly expiresAt: Millis;
+  readonly usedAt: Millis | null;
+}
+
+export type NewWebauthnChallenge = Omit<WebauthnChallengeRecord, 'usedAt' | 'createdAt'> & { readonly now: Millis };
+
+export interface WebauthnChallengeRepository {
+  create(input: NewWebauthnChallenge): Promise<void>;
+  get(id: string): Promise<WebauthnChallengeRecord | null>;
+  /** `used_at: null → now` while unexpired (SECURITY rule 2): true for exactly one of any number of concurrent calls. */
+  consume(id: string, now: Millis): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1003,6 +1054,7 @@ export interface TenantStore {
   readonly loginSessions: LoginSessionRepository;
   readonly signins: SigninHistoryRepository;
   readonly trustedDevices: TrustedDeviceRepository;
+  readonly webauthnChallenges: WebauthnChallengeRepository;
   readonly audit: AuditRepository;
   readonly signinThrottle: SigninThrottleRepository;
   readonly riskHistory: RiskHistoryRepository;

@@ -264,15 +264,15 @@ forEachDialect((dialect) => {
       assert.equal(clean.status, 200);
       assert.deepEqual(clean.body.warnings, []);
 
-      const layer = { enrollment: 'required', acceptableFactors: 'phishing_resistant', allowedFactors: ['webauthn', 'totp', 'sms_otp'] };
+      const layer = { enrollment: 'required', acceptableFactors: ['email_otp', 'sms_otp'], allowedFactors: ['email_otp', 'totp', 'sms_otp'] };
       const saved = await h.call(h.platformToken, 'PUT', `/tenants/${tenantId}/policy`, layer);
       assert.equal(saved.status, 200, 'saved anyway');
       assert.equal(saved.body.version, 2);
       assert.deepEqual(
         saved.body.warnings.map((w: { code: string; field: string }) => `${w.code} ${w.field}`),
-        ['FACTOR_NOT_DELIVERABLE allowedFactors[0]', 'FACTOR_NOT_DELIVERABLE allowedFactors[2]', 'FACTOR_NOT_DELIVERABLE acceptableFactors', 'NO_DELIVERABLE_FACTOR acceptableFactors'],
+        ['FACTOR_NOT_DELIVERABLE allowedFactors[0]', 'FACTOR_NOT_DELIVERABLE allowedFactors[2]', 'FACTOR_NOT_DELIVERABLE acceptableFactors[0]', 'FACTOR_NOT_DELIVERABLE acceptableFactors[1]', 'NO_DELIVERABLE_FACTOR acceptableFactors'],
       );
-      assert.match(saved.body.warnings[3].message, /enrollment wall with nothing to enroll/);
+      assert.match(saved.body.warnings[4].message, /enrollment wall with nothing to enroll/);
       assert.deepEqual((await h.call(h.platformToken, 'GET', `/tenants/${tenantId}/policy`)).body.inForce.layer, layer);
 
       // A tenant×application layer is judged over the layers it inherits: narrowing to email codes under an
@@ -305,21 +305,30 @@ forEachDialect((dialect) => {
       assert.deepEqual(reachable.body.draft.nothingToEnroll, { count: 0, userIds: [] }, 'TOTP is offered at this wall');
       assert.deepEqual(reachable.body.warnings, []);
 
+      // Passkeys are deliverable: a phishing-resistant draft walls the others with a passkey to enroll.
       const passkeysOnly = await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/policy/preview`, {
         applicationId: appId,
         draft: { enrollment: 'required', gracePeriodDays: 0, acceptableFactors: 'phishing_resistant' },
       });
       assert.equal(passkeysOnly.status, 200);
-      const { draft, current, warnings } = passkeysOnly.body;
-      assert.deepEqual(new Set(draft.outcomes.enroll.userIds), new Set([withTotp, none]));
-      assert.deepEqual(draft.nothingToEnroll.count, 2);
-      assert.deepEqual(new Set(draft.nothingToEnroll.userIds), new Set([withTotp, none]), 'the passkey holder is challenged, not walled');
+      assert.deepEqual(passkeysOnly.body.draft.nothingToEnroll, { count: 0, userIds: [] }, 'a passkey is offered at this wall');
+      assert.deepEqual(passkeysOnly.body.warnings, []);
+
+      const channelsOnly = await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/policy/preview`, {
+        applicationId: appId,
+        draft: { enrollment: 'required', gracePeriodDays: 0, acceptableFactors: ['email_otp'] },
+      });
+      assert.equal(channelsOnly.status, 200);
+      const { draft, current, warnings } = channelsOnly.body;
+      assert.ok(draft.outcomes.enroll.userIds.includes(none), JSON.stringify(draft.outcomes));
+      assert.ok(draft.nothingToEnroll.userIds.includes(none), 'email codes are not delivered here: nothing to enroll');
+      assert.equal(draft.nothingToEnroll.count, draft.nothingToEnroll.userIds.length);
       assert.deepEqual(current.nothingToEnroll, { count: 0, userIds: [] });
       assert.deepEqual(
         warnings.map((w: { code: string; field: string }) => `${w.code} ${w.field}`),
-        ['FACTOR_NOT_DELIVERABLE draft.acceptableFactors', 'NO_DELIVERABLE_FACTOR draft.acceptableFactors'],
+        ['FACTOR_NOT_DELIVERABLE draft.acceptableFactors[0]', 'NO_DELIVERABLE_FACTOR draft.acceptableFactors'],
       );
-      assert.match(warnings[0].message, /^draft\.acceptableFactors: /);
+      assert.match(warnings[0].message, /^draft\.acceptableFactors\[0\]: /);
     });
   });
 });

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { hashRecoveryCode } from '../../src/factors/recovery-codes.ts';
 import type { TenantRecord } from '../../src/store/index.ts';
 import { forEachDialect, type Harness } from '../support/harness.ts';
+import { challengeOfOptions, SoftCredential } from '../support/soft-authenticator.ts';
 import {
   api,
   createAuthHarness,
@@ -33,7 +34,17 @@ import {
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'walls' };
 
 /** The application routes this file drives under `enrollment: required` (each can end a sign-in or a challenge). */
-const DRIVEN_HERE = ['POST /auth/signin', 'POST /auth/mfa/status/check', 'POST /auth/mfa/verify', 'POST /auth/mfa/step-up', 'POST /auth/mfa/enroll/totp', 'POST /auth/mfa/enroll/totp/confirm'];
+const DRIVEN_HERE = [
+  'POST /auth/signin',
+  'POST /auth/mfa/status/check',
+  'POST /auth/mfa/verify',
+  'POST /auth/mfa/step-up',
+  'POST /auth/mfa/enroll/totp',
+  'POST /auth/mfa/enroll/totp/confirm',
+  'POST /auth/mfa/enroll/webauthn',
+  'POST /auth/mfa/enroll/webauthn/confirm',
+  'POST /auth/passkey',
+];
 /** Application routes that issue no session and verify no factor, with the reason; anything else must be driven here. */
 const NO_SESSION: Record<string, string> = {
   'GET /auth/factors': 'reads the factor list',
@@ -46,6 +57,8 @@ const NO_SESSION: Record<string, string> = {
   'POST /auth/sessions/introspect': 'reports whether an existing session is live; issues none',
   'GET /auth/devices': "lists the signed-in user's remembered devices; needs an existing session",
   'DELETE /auth/devices/{deviceId}': "forgets one of the signed-in user's remembered devices; needs an existing session",
+  'POST /auth/mfa/challenge': 'prepares a challenge (passkey options) for a method the MFA session offers; verifies nothing',
+  'POST /auth/passkey/options': 'issues a passkey-first challenge; verifies nothing',
 };
 const METHODS = ['totp', 'recovery_codes', 'webauthn', 'email_otp', 'sms_otp', 'push', 'custom'];
 
@@ -147,6 +160,33 @@ forEachDialect((dialect) => {
       const foreign = await api(h, client, 'POST', '/auth/mfa/enroll/totp/confirm', { mfaSessionId: signin.body.mfaSessionId, factorId: neighbour.factorId, code: totpAt(neighbour.secret, now + 30_000) });
       expectError(foreign, 404, 'FACTOR_NOT_FOUND');
       assert.equal((await h.store.forTenant(tenant.id).factors.get(begun.body.factorId))?.status, 'pending');
+      await assertNeverSignedIn(tenant.id, user.id);
+    });
+
+    it('passkey registration with forged or foreign credentials, and passkey-first with an unregistered passkey, never complete the sign-in', async () => {
+      const user = await createUser(h, tenant.id, 'passkey-forger@example.com');
+      const signin = await api(h, client, 'POST', '/auth/signin', { tenant: 'walled', identifier: 'passkey-forger@example.com', password: PASSWORD, context: CONTEXT });
+      const begun = await api(h, client, 'POST', '/auth/mfa/enroll/webauthn', { mfaSessionId: signin.body.mfaSessionId });
+      expectStatus(begun, 200);
+      const credential = new SoftCredential({ seed: `walled-${h.dialect}`, rpId: 'localhost', origin: 'http://localhost', userHandle: user.id });
+      const challenge = challengeOfOptions(begun.body);
+      const forgeries = [
+        credential.register(challenge, { origin: 'https://evil.example' }),
+        credential.register(challenge, { rpId: 'evil.example' }),
+        credential.register(challenge, { userVerified: false }),
+        credential.register(Buffer.from('a challenge never issued here!!!').toString('base64url')),
+      ];
+      for (const forged of forgeries) {
+        const res = await api(h, client, 'POST', '/auth/mfa/enroll/webauthn/confirm', { mfaSessionId: signin.body.mfaSessionId, credential: forged });
+        expectError(res, 400, 'MFA_CODE_INVALID');
+        assertNoSession(res, 'forged passkey registration');
+      }
+      // A passkey never registered cannot sign in first either.
+      const options = await api(h, client, 'POST', '/auth/passkey/options', { tenant: 'walled' });
+      const first = await api(h, client, 'POST', '/auth/passkey', { tenant: 'walled', credential: credential.assert(challengeOfOptions(options.body)), context: CONTEXT });
+      expectError(first, 401, 'INVALID_CREDENTIALS');
+      assertNoSession(first, 'passkey-first with an unregistered passkey');
+      assert.equal((await h.store.forTenant(tenant.id).factors.listForUser(user.id)).length, 0);
       await assertNeverSignedIn(tenant.id, user.id);
     });
 

@@ -12,6 +12,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import '../../src/http/validator.ts'; // registers the `date-time` format the schemas use
 import { DecisionAnswer } from '../../src/http/routes/auth/schemas.ts';
 import { forEachDialect, type Harness } from '../support/harness.ts';
+import { challengeOfOptions, SoftCredential } from '../support/soft-authenticator.ts';
 import { api, createAuthHarness, createClient, createTenant, createUser, expectStatus, PASSWORD, savePolicy, totpAt, type ApiResult, type TestClient } from './auth-support.ts';
 
 const DECISION_STATUSES = ['authenticated', 'mfa_required', 'enrollment_required', 'step_up_required', 'blocked'] as const;
@@ -74,8 +75,16 @@ forEachDialect((dialect) => {
       return res;
     }
 
-    it('the decision routes are the five the issue names, each declaring the envelope and the blocked answer', () => {
-      assert.deepEqual(decisionRoutes, ['POST /auth/mfa/enroll/totp/confirm', 'POST /auth/mfa/status/check', 'POST /auth/mfa/step-up', 'POST /auth/mfa/verify', 'POST /auth/signin']);
+    it('the decision routes are the five the issue names (with one confirm per factor type, and the passkey-first sign-in), each declaring the envelope and the blocked answer', () => {
+      assert.deepEqual(decisionRoutes, [
+        'POST /auth/mfa/enroll/totp/confirm',
+        'POST /auth/mfa/enroll/webauthn/confirm',
+        'POST /auth/mfa/status/check',
+        'POST /auth/mfa/step-up',
+        'POST /auth/mfa/verify',
+        'POST /auth/passkey',
+        'POST /auth/signin',
+      ]);
     });
 
     it('sign-in, confirm, verify (TOTP and recovery code), status/check and step-up each answer the envelope', async () => {
@@ -118,6 +127,17 @@ forEachDialect((dialect) => {
       assert.equal(stale.body.status, 'step_up_required', stale.text);
       const stepped = await call('POST', '/auth/mfa/verify', { mfaSessionId: stale.body.mfaSessionId, method: 'totp', code: totpAt(begun.body.secret, h.clock.now()) });
       assert.equal(stepped.body.status, 'authenticated', stepped.text);
+
+      // A passkey registered at bob's wall, then a passkey-first sign-in: the same envelope.
+      const bobWalled = await call('POST', '/auth/signin', { tenant: 'envelope', identifier: 'bob@example.com', password: PASSWORD, context });
+      const options = await api(h, bank, 'POST', '/auth/mfa/enroll/webauthn', { mfaSessionId: bobWalled.body.mfaSessionId });
+      expectStatus(options, 200, 'begin webauthn');
+      const passkey = new SoftCredential({ seed: `envelope-${h.dialect}`, rpId: 'localhost', origin: 'http://localhost', userHandle: bob.id });
+      const registered = await call('POST', '/auth/mfa/enroll/webauthn/confirm', { mfaSessionId: bobWalled.body.mfaSessionId, credential: passkey.register(challengeOfOptions(options.body)) });
+      assert.equal(registered.body.status, 'authenticated', registered.text);
+      const firstOptions = await api(h, bank, 'POST', '/auth/passkey/options', { tenant: 'envelope' });
+      const first = await call('POST', '/auth/passkey', { tenant: 'envelope', credential: passkey.assert(challengeOfOptions(firstOptions.body)), context });
+      assert.equal(first.body.status, 'authenticated', first.text);
     });
 
     it('the risk block answers the envelope’s blocked status on sign-in, status/check and step-up', async () => {

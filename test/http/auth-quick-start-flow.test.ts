@@ -101,7 +101,7 @@ forEachDialect((dialect) => {
       assert.equal(first.body.userId, user.id);
       assert.match(first.body.mfaSessionId, /^mfa_/);
       assert.deepEqual(first.body.methods, []);
-      assert.deepEqual(first.body.enrollOptions, ['totp']);
+      assert.deepEqual(first.body.enrollOptions, ['webauthn', 'totp']);
       assert.equal(first.body.errorCode, 'MFA_REQUIRED_NO_FACTOR');
       assert.deepEqual(first.body.decision.reasons.map((r: { detail: string }) => r.detail), ['enrollment=required and the user lacks an acceptable factor (no grace period)']);
       assert.equal(first.body.expiresIn, 300);

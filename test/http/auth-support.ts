@@ -19,7 +19,7 @@ export const authRoutes: RouteRegistrar = async (api, deps) => {
 };
 
 /** A harness with the admin API and the application API. */
-export async function createAuthHarness(dialect: Dialect, options: Pick<HarnessOptions, 'logDestination' | 'openDatabase' | 'trustProxy' | 'risk' | 'devClockHeader'> = {}): Promise<Harness> {
+export async function createAuthHarness(dialect: Dialect, options: Pick<HarnessOptions, 'logDestination' | 'openDatabase' | 'trustProxy' | 'risk' | 'devClockHeader' | 'webauthn'> = {}): Promise<Harness> {
   return createHarness({ dialect, extraRoutes: [authRoutes], ...options });
 }
 

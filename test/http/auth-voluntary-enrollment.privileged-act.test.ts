@@ -37,7 +37,7 @@ forEachDialect((dialect) => {
       const session: string = signin.body.session.token;
       const opened = await api(h, client, 'POST', '/auth/mfa/enrollment', {}, inSession(session));
       expectStatus(opened, 200);
-      assert.deepEqual(opened.body.enrollOptions, ['totp']);
+      assert.deepEqual(opened.body.enrollOptions, ['webauthn', 'totp']);
       const begun = await api(h, client, 'POST', '/auth/mfa/enroll/totp', { mfaSessionId: opened.body.mfaSessionId });
       expectStatus(begun, 200);
       const secret = base32Decode(begun.body.secret);

@@ -14,6 +14,7 @@
  *   });
  * });
  */
+import type { WebauthnConfig } from '../../src/config.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,8 @@ export interface HarnessOptions {
   readonly risk?: RiskEngine;
   /** Turn on the development clock header (`X-Portcullis-Now`, src/http/dev-clock.ts). */
   readonly devClockHeader?: boolean;
+  /** The WebAuthn configuration (default: RP `localhost`, origin `http://localhost`). */
+  readonly webauthn?: WebauthnConfig;
 }
 
 /** A JSON answer from {@link Harness.call}. */
@@ -159,7 +162,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     const store = createStore(database);
     const clock = testClock();
     const now = options.now ?? clock.now;
-    const base: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent, deliverableFactors: DELIVERABLE_FACTOR_TYPES, ...(options.risk === undefined ? {} : { risk: options.risk }) };
+    const base: ServiceDeps = { store, secrets: createSecretBox(randomBytes(32)), now, logger: silent, deliverableFactors: DELIVERABLE_FACTOR_TYPES, ...(options.risk === undefined ? {} : { risk: options.risk }), ...(options.webauthn === undefined ? {} : { webauthn: options.webauthn }) };
     const results = createResultSigner(base, { issuer: 'http://portcullis.test' });
     await results.ensureKey(now());
     const deps: ServiceDeps = { ...base, results };

@@ -98,6 +98,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/webauthn": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WebAuthn related origins: the origins that may use passkeys of this RP id */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            origins: string[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -10847,7 +10885,29 @@ export interface paths {
                     "application/json": {
                         mfaSessionId: string;
                         method: "webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes";
-                        code: string;
+                        /** @description The code (TOTP, recovery code), or for webauthn the assertion credential */
+                        code: string | {
+                            id: string;
+                            rawId: string;
+                            /** @enum {string} */
+                            type: "public-key";
+                            response: {
+                                clientDataJSON: string;
+                                attestationObject?: string;
+                                authenticatorData?: string;
+                                signature?: string;
+                                userHandle?: string | null;
+                                transports?: string[];
+                                publicKey?: string;
+                                publicKeyAlgorithm?: number;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            authenticatorAttachment?: string | null;
+                            clientExtensionResults?: {
+                                [key: string]: unknown;
+                            };
+                        };
                         /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
                         rememberDevice?: boolean;
                     };
@@ -12085,6 +12145,1251 @@ export interface paths {
                             /** @description Shown once, at the first enrollment */
                             recoveryCodes: string[] | null;
                         };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "blocked";
+                            errorCode: string;
+                            /** @enum {string} */
+                            error: "access_denied";
+                            error_description: string;
+                            message: string;
+                        } | ({
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        });
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/enroll/webauthn": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Begin a passkey or security key registration in an MFA session (options for navigator.credentials.create) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        mfaSessionId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON */
+                            options: {
+                                challenge: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** @description Seconds the challenge stays valid */
+                            expiresIn: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/enroll/webauthn/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm a passkey registration with the credential the browser created; recovery codes are returned once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        mfaSessionId: string;
+                        /** WebauthnCredential */
+                        credential: {
+                            id: string;
+                            rawId: string;
+                            /** @enum {string} */
+                            type: "public-key";
+                            response: {
+                                clientDataJSON: string;
+                                attestationObject?: string;
+                                authenticatorData?: string;
+                                signature?: string;
+                                userHandle?: string | null;
+                                transports?: string[];
+                                publicKey?: string;
+                                publicKeyAlgorithm?: number;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            authenticatorAttachment?: string | null;
+                            clientExtensionResults?: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        label?: string;
+                        /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
+                        rememberDevice?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": (({
+                            /** @enum {string} */
+                            status: "authenticated";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            /** @description RFC 8176 methods of the session */
+                            amr: string[];
+                            acr: string;
+                            session: {
+                                id: string;
+                                token?: string;
+                                amr: string[];
+                                acr: string;
+                                /** Format: date-time */
+                                authTime: string;
+                                /** Format: date-time */
+                                expiresAt: string;
+                            };
+                            /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
+                            result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            status: "mfa_required";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            mfaSessionId: string;
+                            /** @description Factor types to answer with verify, strongest first */
+                            methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Recovery codes may answer as break-glass */
+                            recovery: boolean;
+                            /** @description What could be enrolled here (only types this deployment delivers) */
+                            enrollOptions: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Seconds the MFA session stays open */
+                            expiresIn: number;
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            status: "enrollment_required";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            mfaSessionId: string;
+                            /** @description Factor types to answer with verify, strongest first */
+                            methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Recovery codes may answer as break-glass */
+                            recovery: boolean;
+                            /** @description What could be enrolled here (only types this deployment delivers) */
+                            enrollOptions: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Seconds the MFA session stays open */
+                            expiresIn: number;
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            status: "step_up_required";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            mfaSessionId: string;
+                            /** @description Factor types to answer with verify, strongest first */
+                            methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Recovery codes may answer as break-glass */
+                            recovery: boolean;
+                            /** @description What could be enrolled here (only types this deployment delivers) */
+                            enrollOptions: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Seconds the MFA session stays open */
+                            expiresIn: number;
+                            action: string;
+                        } & {
+                            [key: string]: unknown;
+                        })) | {
+                            /** @enum {string} */
+                            status: "enrolled";
+                            userId: string;
+                            factorId: string;
+                            /** @description Shown once, at the first enrollment */
+                            recoveryCodes: string[] | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            status: "blocked";
+                            errorCode: string;
+                            /** @enum {string} */
+                            error: "access_denied";
+                            error_description: string;
+                            message: string;
+                        } | ({
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        });
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/challenge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Prepare a challenge for one offered method (passkey options; nothing to send for TOTP and recovery codes) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        mfaSessionId: string;
+                        method: "webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            method: "webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes";
+                            options: ({
+                                challenge: string;
+                            } & {
+                                [key: string]: unknown;
+                            }) | null;
+                            expiresIn: number | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Options for a passkey-first sign-in (no identifier; also for conditional-UI autofill) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Tenant id or slug */
+                        tenant: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON */
+                            options: {
+                                challenge: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** @description Seconds the challenge stays valid */
+                            expiresIn: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                423: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: string;
+                            message: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Passkey-first sign-in, then the MFA decision (a passkey with user verification is MFA by itself) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Tenant id or slug */
+                        tenant: string;
+                        /** WebauthnCredential */
+                        credential: {
+                            id: string;
+                            rawId: string;
+                            /** @enum {string} */
+                            type: "public-key";
+                            response: {
+                                clientDataJSON: string;
+                                attestationObject?: string;
+                                authenticatorData?: string;
+                                signature?: string;
+                                userHandle?: string | null;
+                                transports?: string[];
+                                publicKey?: string;
+                                publicKeyAlgorithm?: number;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            authenticatorAttachment?: string | null;
+                            clientExtensionResults?: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        /** @description What the application knows of the request; all optional, all untrusted */
+                        context?: {
+                            ip?: string;
+                            userAgent?: string;
+                            deviceId?: string;
+                            /** @description A remembered device token (trustedDevice.token of an earlier answer); rotated on every use */
+                            deviceToken?: string;
+                        };
+                        /** @description Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token */
+                        rememberDevice?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description status: authenticated · mfa_required · enrollment_required · step_up_required (a risk block is the 403 BlockedEnvelope) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": ({
+                            /** @enum {string} */
+                            status: "authenticated";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            /** @description RFC 8176 methods of the session */
+                            amr: string[];
+                            acr: string;
+                            session: {
+                                id: string;
+                                token?: string;
+                                amr: string[];
+                                acr: string;
+                                /** Format: date-time */
+                                authTime: string;
+                                /** Format: date-time */
+                                expiresAt: string;
+                            };
+                            /** @description The signed result (JWT), to verify against /.well-known/jwks.json */
+                            result: string | null;
+                            /** @description After rememberDevice on an MFA-complete answer, or when a remembered device let this sign-in skip MFA (the presented token is then spent) */
+                            trustedDevice?: {
+                                /** @description The device token to present as context.deviceToken next time; shown only now */
+                                token: string;
+                                id: string;
+                                /**
+                                 * Format: date-time
+                                 * @description trustedDeviceDays after the last MFA on this device
+                                 */
+                                expiresAt: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            status: "mfa_required";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            mfaSessionId: string;
+                            /** @description Factor types to answer with verify, strongest first */
+                            methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Recovery codes may answer as break-glass */
+                            recovery: boolean;
+                            /** @description What could be enrolled here (only types this deployment delivers) */
+                            enrollOptions: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Seconds the MFA session stays open */
+                            expiresIn: number;
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            status: "enrollment_required";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            mfaSessionId: string;
+                            /** @description Factor types to answer with verify, strongest first */
+                            methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Recovery codes may answer as break-glass */
+                            recovery: boolean;
+                            /** @description What could be enrolled here (only types this deployment delivers) */
+                            enrollOptions: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Seconds the MFA session stays open */
+                            expiresIn: number;
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            status: "step_up_required";
+                            userId: string;
+                            decision: {
+                                outcome: "allow" | "challenge" | "enroll" | "block";
+                                errorCode: string | null;
+                                reasons: {
+                                    code: string;
+                                    detail: string;
+                                    source: string;
+                                }[];
+                                grace: {
+                                    active: boolean;
+                                    /** Format: date-time */
+                                    endsAt: string;
+                                } | null;
+                                riskScore: number | null;
+                                policyVersions: {
+                                    level: string;
+                                    name: string;
+                                    version: number | null;
+                                }[];
+                            };
+                            grace: {
+                                active: boolean;
+                                /** Format: date-time */
+                                endsAt: string;
+                            } | null;
+                            errorCode: string | null;
+                            mfaSessionId: string;
+                            /** @description Factor types to answer with verify, strongest first */
+                            methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Recovery codes may answer as break-glass */
+                            recovery: boolean;
+                            /** @description What could be enrolled here (only types this deployment delivers) */
+                            enrollOptions: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
+                            /** @description Seconds the MFA session stays open */
+                            expiresIn: number;
+                            action: string;
+                        } & {
+                            [key: string]: unknown;
+                        });
                     };
                 };
                 /** @description Default Response */

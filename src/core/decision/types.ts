@@ -57,6 +57,8 @@ export interface CompletedStep {
   readonly method: FactorType | 'password' | 'email_link' | 'sms_link';
   /** For `webauthn`: user verification was performed (a UV passkey is multi-factor by itself). */
   readonly userVerified?: boolean;
+  /** For `webauthn`: the credential is a synced passkey (backed up), not a device-bound key. */
+  readonly synced?: boolean;
   /** The enrolled factor that answered (absent for primary steps); a login session remembers it (DESIGN §5). */
   readonly factorId?: string;
 }

@@ -5,6 +5,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ResultSigner } from '../../services/signing-keys.ts';
+import type { WebauthnConfig } from '../../config.ts';
+import { relatedOrigins } from '../../services/webauthn-settings.ts';
+
+/** The WebAuthn Related Origin Requests document (one passkey across a tenant's domains). */
+export const WEBAUTHN_RELATED_ORIGINS_PATH = '/.well-known/webauthn';
 
 /** The path of the key set. */
 export const JWKS_PATH = '/.well-known/jwks.json';
@@ -35,7 +40,17 @@ const JwkSetSchema = Type.Object({ keys: Type.Array(PublicJwkSchema) });
  * await registerWellKnownRoutes(app, signer, deps.now);
  * const res = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' }); // 200 { keys: [{ kty: 'EC', kid, … }] }
  */
-export async function registerWellKnownRoutes(app: FastifyInstance, signer: Pick<ResultSigner, 'jwks'>, now: () => number): Promise<void> {
+export async function registerWellKnownRoutes(app: FastifyInstance, signer: Pick<ResultSigner, 'jwks'>, now: () => number, webauthn?: WebauthnConfig): Promise<void> {
+  if (webauthn !== undefined) {
+    const origins = relatedOrigins(webauthn);
+    // WebAuthn Level 3 §5.11: a browser asked to use this RP id from another origin fetches this list from the RP id's
+    // host; every origin on it may run ceremonies for passkeys bound to the server's RP id.
+    app.get(
+      WEBAUTHN_RELATED_ORIGINS_PATH,
+      { schema: { tags: ['operations'], summary: 'WebAuthn related origins: the origins that may use passkeys of this RP id', response: { 200: Type.Object({ origins: Type.Array(Type.String()) }) } } },
+      async (_request, reply) => reply.header('cache-control', 'public, max-age=300').header('access-control-allow-origin', '*').type('application/json').send({ origins }),
+    );
+  }
   app.get(
     JWKS_PATH,
     {

@@ -9,7 +9,8 @@ import { requestNow } from '../../dev-clock.ts';
 import { hashToken, verifyHashedToken } from '../../tokens.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../../services/enrollment-service.ts';
 import type { FlowResult } from '../../../services/flow-result.ts';
-import { checkStatus, signIn, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
+import { checkStatus, signIn, signInWithPasskey, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
+import { beginPasskeySignin, beginWebauthnChallenge, beginWebauthnEnrollment, confirmWebauthnEnrollment } from '../../../services/webauthn-service.ts';
 import { normaliseIp, type RequestContext } from '../../../services/risk.ts';
 import { introspectSession, listOwnSessions, revokeOwnSession } from '../../../services/session-service.ts';
 import { listOwnTrustedDevices, revokeOwnTrustedDevice } from '../../../services/trusted-devices.ts';
@@ -34,6 +35,8 @@ import {
   TotpEnrollmentStarted,
   TrustedDeviceListing,
   UserFields,
+  WebauthnCredential,
+  WebauthnOptions,
 } from './schemas.ts';
 
 /**
@@ -129,7 +132,15 @@ const SigninBody = Type.Object(
 const StatusCheckBody = Type.Object({ tenant: TenantRef, ...UserFields, context: Type.Optional(Context) }, { additionalProperties: false });
 const UserQuery = Type.Object({ tenant: TenantRef, ...UserFields }, { additionalProperties: false });
 const RememberDevice = Type.Optional(Type.Boolean({ description: 'Remember this device when the answer completes an MFA sign-in: the answer then carries trustedDevice.token' }));
-const VerifyBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema, code: Code, rememberDevice: RememberDevice }, { additionalProperties: false });
+const VerifyBody = Type.Object(
+  {
+    mfaSessionId: Text({ minLength: 1, maxLength: 256 }),
+    method: FactorTypeSchema,
+    code: Type.Union([Code, WebauthnCredential], { description: 'The code (TOTP, recovery code), or for webauthn the assertion credential' }),
+    rememberDevice: RememberDevice,
+  },
+  { additionalProperties: false },
+);
 const StepUpBody = Type.Object(
   {
     tenant: Type.Optional(TenantRef),
@@ -143,6 +154,15 @@ const StepUpBody = Type.Object(
 const SessionBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), label: Type.Optional(Text({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
 const ConfirmBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), factorId: Id, code: Code, rememberDevice: RememberDevice }, { additionalProperties: false });
 const ContextOnlyBody = Type.Object({ context: Type.Optional(Context) }, { additionalProperties: false });
+const MfaSessionOnly = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false });
+const ChallengeBody = Type.Object({ mfaSessionId: Text({ minLength: 1, maxLength: 256 }), method: FactorTypeSchema }, { additionalProperties: false });
+const WebauthnConfirmBody = Type.Object(
+  { mfaSessionId: Text({ minLength: 1, maxLength: 256 }), credential: WebauthnCredential, label: Type.Optional(Text({ minLength: 1, maxLength: 64 })), rememberDevice: RememberDevice },
+  { additionalProperties: false },
+);
+const PasskeyOptionsBody = Type.Object({ tenant: TenantRef }, { additionalProperties: false });
+const PasskeySigninBody = Type.Object({ tenant: TenantRef, credential: WebauthnCredential, context: Type.Optional(Context), rememberDevice: RememberDevice }, { additionalProperties: false });
+const ChallengeAnswer = Type.Object({ method: FactorTypeSchema, options: Type.Union([Type.Object({ challenge: Type.String() }, { additionalProperties: true }), Type.Null()]), expiresIn: Type.Union([Type.Integer(), Type.Null()]) });
 const IntrospectBody = Type.Object(
   { token: Type.Optional(Text({ minLength: 1, maxLength: 256 })), sid: Type.Optional(Id), tenant: Type.Optional(Id) },
   { additionalProperties: false, description: 'The session token, or its sid (from the signed result) with the tenant id' },
@@ -253,15 +273,53 @@ async function registerInScope(app: FastifyInstance, deps: ServiceDeps, authenti
     return startEnrollment(depsOf(deps, request), await caller(request), { sessionToken: sessionTokenOf(request), context: contextOf(body, request) });
   });
 
-  app.post('/auth/mfa/enroll/totp', { schema: { tags, security, summary: 'Begin TOTP enrollment in an MFA session', body: SessionBody, response: { 200: TotpEnrollmentStarted, ...errors } } }, async (request) => {
-    const body = request.body as Static<typeof SessionBody>;
-    return beginTotpEnrollment(depsOf(deps, request), await caller(request), body.label === undefined ? { mfaSessionId: body.mfaSessionId } : { mfaSessionId: body.mfaSessionId, label: body.label });
+  // The factor registry's route family: `/auth/mfa/enroll/{type}` begins, `/auth/mfa/enroll/{type}/confirm` proves
+  // and activates; every type ends in the same enrollment step (src/services/enrollment-service.ts finishEnrollment).
+  const enrollment = {
+    totp: {
+      begin: { summary: 'Begin TOTP enrollment in an MFA session', body: SessionBody, answer: TotpEnrollmentStarted },
+      confirm: { summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody },
+      run: {
+        begin: (d: ServiceDeps, who: Caller, body: Static<typeof SessionBody>) => beginTotpEnrollment(d, who, body.label === undefined ? { mfaSessionId: body.mfaSessionId } : { mfaSessionId: body.mfaSessionId, label: body.label }),
+        confirm: (d: ServiceDeps, who: Caller, body: Static<typeof ConfirmBody>) => confirmTotpEnrollment(d, who, body),
+      },
+    },
+    webauthn: {
+      begin: { summary: 'Begin a passkey or security key registration in an MFA session (options for navigator.credentials.create)', body: MfaSessionOnly, answer: WebauthnOptions },
+      confirm: { summary: 'Confirm a passkey registration with the credential the browser created; recovery codes are returned once', body: WebauthnConfirmBody },
+      run: {
+        begin: (d: ServiceDeps, who: Caller, body: Static<typeof MfaSessionOnly>) => beginWebauthnEnrollment(d, who, body),
+        confirm: (d: ServiceDeps, who: Caller, body: Static<typeof WebauthnConfirmBody>) =>
+          confirmWebauthnEnrollment(d, who, { mfaSessionId: body.mfaSessionId, response: body.credential, ...(body.label === undefined ? {} : { label: body.label }), ...(body.rememberDevice === undefined ? {} : { rememberDevice: body.rememberDevice }) }),
+      },
+    },
+  } as const;
+  for (const [type, entry] of Object.entries(enrollment)) {
+    app.post(`/auth/mfa/enroll/${type}`, { schema: { tags, security, summary: entry.begin.summary, body: entry.begin.body, response: { 200: entry.begin.answer, ...errors } } }, async (request) =>
+      (entry.run.begin as (d: ServiceDeps, who: Caller, body: unknown) => Promise<unknown>)(depsOf(deps, request), await caller(request), request.body),
+    );
+    app.post(`/auth/mfa/enroll/${type}/confirm`, { schema: { tags, security, summary: entry.confirm.summary, body: entry.confirm.body, response: { 200: Type.Union([Envelope, EnrolledAnswer]), ...decisionErrors } } }, async (request, reply) => {
+      const who = await caller(request);
+      return withBlock(reply, () => (entry.run.confirm as (d: ServiceDeps, who: Caller, body: unknown) => Promise<unknown>)(depsOf(deps, request), who, request.body));
+    });
+  }
+
+  app.post('/auth/mfa/challenge', { schema: { tags, security, summary: 'Prepare a challenge for one offered method (passkey options; nothing to send for TOTP and recovery codes)', body: ChallengeBody, response: { 200: ChallengeAnswer, ...errors } } }, async (request) => {
+    const body = request.body as Static<typeof ChallengeBody>;
+    if (body.method !== 'webauthn') return { method: body.method, options: null, expiresIn: null };
+    const started = await beginWebauthnChallenge(depsOf(deps, request), await caller(request), body);
+    return { method: body.method, ...started };
   });
 
-  app.post('/auth/mfa/enroll/totp/confirm', { schema: { tags, security, summary: 'Confirm TOTP with a first code; recovery codes are returned once', body: ConfirmBody, response: { 200: Type.Union([Envelope, EnrolledAnswer]), ...decisionErrors } } }, async (request, reply) => {
-    const body = request.body as Static<typeof ConfirmBody>;
+  app.post('/auth/passkey/options', { schema: { tags, security, summary: 'Options for a passkey-first sign-in (no identifier; also for conditional-UI autofill)', body: PasskeyOptionsBody, response: { 200: WebauthnOptions, ...errors } } }, async (request) => {
+    const body = request.body as Static<typeof PasskeyOptionsBody>;
+    return beginPasskeySignin(depsOf(deps, request), await caller(request), body);
+  });
+
+  app.post('/auth/passkey', { schema: { tags, security, summary: 'Passkey-first sign-in, then the MFA decision (a passkey with user verification is MFA by itself)', body: PasskeySigninBody, response: { 200: Envelope, ...decisionErrors } } }, async (request, reply) => {
+    const body = request.body as Static<typeof PasskeySigninBody>;
     const who = await caller(request);
-    return withBlock(reply, () => confirmTotpEnrollment(depsOf(deps, request), who, body));
+    return withBlock(reply, () => signInWithPasskey(depsOf(deps, request), who, { tenant: body.tenant, response: body.credential, context: contextOf(body, request), ...(body.rememberDevice === undefined ? {} : { rememberDevice: body.rememberDevice }) }));
   });
 
   app.post('/auth/mfa/recovery-codes', { schema: { tags, security: sessionSecurity, summary: 'Regenerate recovery codes (needs a recent MFA in this session)', response: { 200: RecoveryCodesIssued, ...errors } } }, async (request) =>

@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
  * Text that is looked up or stored holds no control characters: PostgreSQL refuses a NUL in text (an error, not a
  * miss, so it would surface as a 500), and neither ids nor user agents have a use for the others.
  */
-export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]*$';
 
 /** A string schema for text that is looked up or stored (see {@link NO_CONTROL_CHARACTERS}). */
 export function Text(options: { minLength?: number; maxLength: number; description?: string }): ReturnType<typeof Type.String> {
@@ -172,6 +172,45 @@ export const ErrorBody = Type.Object({ error: Type.String(), message: Type.Strin
 
 /** A one-time code: 6-10 ASCII digits for TOTP, a recovery code with letters and dashes. Validated again by the verifier. */
 export const Code = Type.String({ minLength: 1, maxLength: 64 });
+
+const B64 = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$' });
+
+/**
+ * A WebAuthn credential as the browser's `PublicKeyCredential.toJSON()` (or @simplewebauthn/browser) gives it: a
+ * registration (`response.attestationObject`) or an assertion (`response.authenticatorData`, `signature`).
+ */
+export const WebauthnCredential = Type.Object(
+  {
+    id: B64(1024),
+    rawId: B64(1024),
+    type: Type.Literal('public-key'),
+    response: Type.Object(
+      {
+        clientDataJSON: B64(8192),
+        attestationObject: Type.Optional(B64(16_384)),
+        authenticatorData: Type.Optional(B64(8192)),
+        signature: Type.Optional(B64(2048)),
+        userHandle: Type.Optional(Type.Union([B64(1024), Type.Null()])),
+        transports: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
+        publicKey: Type.Optional(B64(4096)),
+        publicKeyAlgorithm: Type.Optional(Type.Integer()),
+      },
+      { additionalProperties: true },
+    ),
+    authenticatorAttachment: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
+    clientExtensionResults: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: false, title: 'WebauthnCredential' },
+);
+
+/** Options for `navigator.credentials.create()` / `.get()` (WebAuthn's JSON forms), passed to the browser as they are. */
+export const WebauthnOptions = Type.Object(
+  {
+    options: Type.Object({ challenge: Type.String() }, { additionalProperties: true, description: 'PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON' }),
+    expiresIn: Type.Integer({ description: 'Seconds the challenge stays valid' }),
+  },
+  { title: 'WebauthnOptions' },
+);
 
 /*
  * Answers of the non-decision routes. Declared so that the OpenAPI document describes every answer an application
