@@ -21,6 +21,11 @@
  *
  * Goals: status/check and verify each ≥ 0.5× bare on SQLite, ≥ 0.25× on PostgreSQL.
  *
+ * Passkeys (issue 15): `passkey` is a verification by passkey — `POST /api/v1/auth/mfa/challenge` (the options,
+ * with a fresh single-use challenge) then `POST /api/v1/auth/mfa/verify` with a P-256 assertion over it, from a
+ * software authenticator in the load worker — for a different user and MFA session each time. Counted as
+ * verifications (both requests) per second, and printed beside TOTP verify: goal ≥ 0.8× TOTP verify.
+ *
  * The signed result's cost (issue 12: "status/check and verify must not lose more than 10 % to the signing"): each
  * round also runs `allow` and `verify` with the result signer unwired (the server's `deps.results` set aside for
  * that run, as unit tests without a signer run), and the table prints signed ÷ unsigned for both.
@@ -36,7 +41,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { checkStatus } from '../src/services/flow-service.ts';
-import { fmt, mapConcurrent, seedTenant, seedTotpUsers, startBenchServer, type BenchDialect, type BenchServer, type SeededTenant, type TotpUser } from './support/bench-server.ts';
+import { fmt, mapConcurrent, seedPasskeyUsers, seedTenant, seedTotpUsers, startBenchServer, type BenchDialect, type BenchServer, type PasskeyUser, type SeededTenant, type TotpUser } from './support/bench-server.ts';
 import { formatStatuses, runLoad, serverErrors, sumLoads, type LoadResult, type LoadSpec } from './support/load.ts';
 
 const { values: args } = parseArgs({
@@ -71,6 +76,10 @@ interface DialectResult {
   readonly allow: LoadResult;
   readonly allowUnsigned: LoadResult;
   readonly verifyUnsigned: LoadResult;
+  /** Passkey verifications (options + assertion); `flow.authenticated` of each run summed. */
+  readonly passkey: LoadResult;
+  readonly passkeyVerified: number;
+  readonly passkeySeconds: number;
   /** status ÷ bare and verify ÷ bare of each round (their spread shows how steady the machine was). */
   readonly roundRatios: readonly { status: number; verify: number }[];
 }
@@ -92,6 +101,16 @@ async function openSessions(server: BenchServer, seeded: SeededTenant, tenantRef
     const flow = await checkStatus(server.runtime.deps, caller, { tenant: tenantRef, user: { userId: user.userId }, context: context(0) });
     if (flow.status !== 'mfa_required') throw new Error(`expected mfa_required when opening a session, got ${flow.status}`);
     return { token: flow.mfaSessionId, secretHex: user.secret.toString('hex') };
+  });
+}
+
+/** The same for passkey users: a session offering `webauthn`. */
+async function openPasskeySessions(server: BenchServer, seeded: SeededTenant, tenantRef: string, users: readonly PasskeyUser[]): Promise<{ token: string; seed: string; userId: string }[]> {
+  const caller = { application: seeded.application };
+  return mapConcurrent(users, CONNECTIONS, async (user) => {
+    const flow = await checkStatus(server.runtime.deps, caller, { tenant: tenantRef, user: { userId: user.userId }, context: context(0) });
+    if (flow.status !== 'mfa_required' || !flow.methods.includes('webauthn')) throw new Error(`expected a passkey challenge when opening a session, got ${flow.status}`);
+    return { token: flow.mfaSessionId, seed: user.seed, userId: user.userId };
   });
 }
 
@@ -150,6 +169,17 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
     console.log(`  seeded ${fmt(verifyUsers.length)} users with TOTP and opened one MFA session each in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
     await runLoad({ ...verifySpec, amount: warmN, verify: sessions.slice(0, warmN + slack) });
     await runLoad({ ...allowSpec, duration: WARMUP });
+    const t2 = performance.now();
+    const passkeyUsers = await seedPasskeyUsers(server.runtime, seeded.tenantId, warmN + slack + ROUNDS * (perRound + slack), 'passkey');
+    const passkeySessions = await openPasskeySessions(server, seeded, tenantRef, passkeyUsers);
+    console.log(`  seeded ${fmt(passkeyUsers.length)} users with a passkey and opened one MFA session each in ${((performance.now() - t2) / 1000).toFixed(1)} s`);
+    const webauthn = server.runtime.deps.webauthn;
+    const passkeySpec = (list: typeof passkeySessions): LoadSpec => ({
+      ...verifySpec,
+      amount: 2 * (list.length - slack),
+      passkey: { challengePath: '/api/v1/auth/mfa/challenge', rpId: webauthn?.rpId ?? 'localhost', origin: webauthn?.origins[0] ?? 'http://localhost', sessions: list },
+    });
+    await runLoad(passkeySpec(passkeySessions.slice(0, warmN + slack)));
 
     const bare: LoadResult[] = [];
     const status: LoadResult[] = [];
@@ -157,6 +187,7 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
     const allow: LoadResult[] = [];
     const allowUnsigned: LoadResult[] = [];
     const verifyUnsigned: LoadResult[] = [];
+    const passkey: LoadResult[] = [];
     const roundRatios: { status: number; verify: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const from = warmN + slack + 2 * round * (perRound + slack);
@@ -167,6 +198,8 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
       allow.push(await runLoad({ ...allowSpec, duration: SLICE }));
       allowUnsigned.push(await unsigned(() => runLoad({ ...allowSpec, duration: SLICE })));
       verifyUnsigned.push(await unsigned(() => runLoad({ ...verifySpec, amount: perRound, verify: sessions.slice(fromUnsigned, fromUnsigned + perRound + slack) })));
+      const passkeyFrom = warmN + slack + round * (perRound + slack);
+      passkey.push(await runLoad(passkeySpec(passkeySessions.slice(passkeyFrom, passkeyFrom + perRound + slack))));
       bare.push(b);
       status.push(s);
       verify.push(v);
@@ -182,6 +215,9 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
       allow: sumLoads(allow),
       allowUnsigned: sumLoads(allowUnsigned),
       verifyUnsigned: sumLoads(verifyUnsigned),
+      passkey: sumLoads(passkey),
+      passkeyVerified: passkey.reduce((n, r) => n + (r.flow?.authenticated ?? 0), 0),
+      passkeySeconds: passkey.reduce((n, r) => n + r.seconds, 0),
     };
     line('bare /healthz', result.bare);
     line('status/check', result.status);
@@ -189,6 +225,8 @@ async function runDialect(dialect: BenchDialect): Promise<DialectResult> {
     line('allow signed', result.allow);
     line('allow unsigned', result.allowUnsigned);
     line('verify unsigned', result.verifyUnsigned);
+    line('passkey (2 req)', result.passkey);
+    console.log(`  passkey verifications ${fmt(result.passkeyVerified / result.passkeySeconds)} /s (${fmt(result.passkeyVerified)} authenticated)`);
     return result;
   } finally {
     await server.close();
@@ -227,13 +265,22 @@ for (const r of results) {
   const mark = (x: number): string => `${x.toFixed(3)} ${x >= 0.9 ? '✓' : '✗'}`;
   console.log(`| ${r.dialect} | ${fmt(r.allow.okPerSecond)} | ${fmt(r.allowUnsigned.okPerSecond)} | ${mark(a)} | ${fmt(r.verify.okPerSecond)} | ${fmt(r.verifyUnsigned.okPerSecond)} | ${mark(v)} |`);
 }
+console.log('\nPasskey verify (options + assertion, two requests) beside TOTP verify (goal: ≥ 0.8):\n');
+console.log('| database | TOTP verifications/s | passkey verifications/s | passkey ÷ TOTP |');
+console.log('|---|---:|---:|---:|');
 for (const r of results) {
-  for (const [label, load] of [['bare', r.bare], ['status/check', r.status], ['verify', r.verify], ['allow signed', r.allow], ['allow unsigned', r.allowUnsigned], ['verify unsigned', r.verifyUnsigned]] as const) {
+  const perSecond = r.passkeyVerified / r.passkeySeconds;
+  const x = perSecond / r.verify.okPerSecond;
+  console.log(`| ${r.dialect} | ${fmt(r.verify.okPerSecond)} | ${fmt(perSecond)} | ${x.toFixed(3)} ${x >= 0.8 ? '✓' : '✗'} |`);
+}
+for (const r of results) {
+  for (const [label, load] of [['bare', r.bare], ['status/check', r.status], ['verify', r.verify], ['allow signed', r.allow], ['allow unsigned', r.allowUnsigned], ['verify unsigned', r.verifyUnsigned], ['passkey', r.passkey]] as const) {
     if (serverErrors(load) > 0 || load.errors > 0 || load.timeouts > 0 || load.exhausted > 0) {
       failures++;
       console.log(`${r.dialect} ${label}: ${formatStatuses(load)} — not a clean run`);
     }
   }
+  if (r.passkeyVerified * 2 !== r.passkey.ok) console.log(`${r.dialect} passkey: ${fmt(r.passkeyVerified)} verified of ${fmt(r.passkey.ok / 2)} answered`);
   if (r.verify.ok !== r.verifySessions) console.log(`${r.dialect} verify: ${fmt(r.verify.ok)} of ${fmt(r.verifySessions)} sessions verified [${formatStatuses(r.verify)}]`);
 }
 if (failures > 0) process.exitCode = 1;

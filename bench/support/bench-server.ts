@@ -18,6 +18,7 @@ import { generateToken, hashToken } from '../../src/http/tokens.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import type { ApplicationRecord } from '../../src/store/index.ts';
 import { createFreshSchema, dropSchema } from '../../test/support/postgres.ts';
+import { SoftCredential } from '../../test/support/soft-authenticator.ts';
 
 export type BenchDialect = 'sqlite' | 'postgres';
 
@@ -176,6 +177,46 @@ export async function seedTotpUsers(runtime: Runtime, tenantId: string, count: n
         const factorId = randomUUID();
         await t.factors.create({ id: factorId, userId: user.id, type: 'totp', status: 'active', label: 'bench', secretEnc: deps.secrets.seal(secret, secretAad(tenantId, factorId)), now });
         out.push({ userId: user.id, secret });
+      }
+    });
+  }
+  return out;
+}
+
+/** A seeded passkey user: the software authenticator's seed rebuilds the credential in the load worker. */
+export interface PasskeyUser {
+  readonly userId: string;
+  readonly seed: string;
+}
+
+/**
+ * Users with one registered passkey each (a software authenticator's credential: test/support/soft-authenticator.ts),
+ * written straight to the store as a registration would leave them.
+ */
+export async function seedPasskeyUsers(runtime: Runtime, tenantId: string, count: number, prefix: string): Promise<PasskeyUser[]> {
+  const { store } = runtime;
+  const out: PasskeyUser[] = [];
+  const now = Date.now();
+  const rpId = runtime.deps.webauthn?.rpId ?? 'localhost';
+  for (let start = 0; start < count; start += 500) {
+    const end = Math.min(count, start + 500);
+    await store.transaction(async (tx) => {
+      const t = tx.forTenant(tenantId);
+      for (let i = start; i < end; i++) {
+        const user = await t.users.create({ email: `${prefix}-${i}@bench.example`, passwordHash: null, now });
+        const seed = `${prefix}-${i}-${user.id}`;
+        const credential = new SoftCredential({ seed, rpId, origin: 'unused', userHandle: user.id });
+        await t.factors.create({
+          userId: user.id,
+          type: 'webauthn',
+          status: 'active',
+          label: 'Passkey',
+          credentialId: credential.id,
+          signCount: 0,
+          data: { publicKey: Buffer.from(credential.cosePublicKey()).toString('base64url'), transports: ['internal'], aaguid: '00000000-0000-0000-0000-000000000000', deviceType: 'multiDevice', backedUp: true, userVerified: true },
+          now,
+        });
+        out.push({ userId: user.id, seed });
       }
     });
   }

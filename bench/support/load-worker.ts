@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import autocannon, { type AutocannonRequest } from 'autocannon';
 import { totpCode, totpStep } from '../../src/factors/totp.ts';
+import { SoftCredential } from '../../test/support/soft-authenticator.ts';
 import type { FlowCounts, LoadResult, LoadSpec } from './load.ts';
 
 const spec = workerData as LoadSpec;
@@ -86,8 +87,55 @@ function flowRequests(s: LoadSpec, flow: NonNullable<LoadSpec['flow']>): Autocan
   ];
 }
 
+/** Passkey verification per connection: the options (a fresh challenge), then the assertion over it. */
+function passkeyRequests(s: LoadSpec, passkey: NonNullable<LoadSpec['passkey']>): AutocannonRequest[] {
+  const counts = { authenticated: 0, failed: 0, lastSteps: [] as number[] };
+  flowCounts = counts;
+  let next = 0;
+  return [
+    {
+      method: 'POST',
+      path: passkey.challengePath,
+      setupRequest: (request, context) => {
+        const i = next++;
+        if (i >= passkey.sessions.length) exhausted++;
+        const session = passkey.sessions[Math.min(i, passkey.sessions.length - 1)];
+        if (session === undefined) throw new Error('no MFA sessions to verify');
+        context['session'] = session;
+        return { ...request, body: JSON.stringify({ mfaSessionId: session.token, method: 'webauthn' }) };
+      },
+      onResponse: (status, body, context) => {
+        try {
+          context['challenge'] = status === 200 ? (JSON.parse(body) as { options: { challenge: string } }).options.challenge : null;
+        } catch {
+          context['challenge'] = null;
+        }
+        if (context['challenge'] === null) counts.failed++;
+      },
+    },
+    {
+      method: 'POST',
+      path: s.path,
+      setupRequest: (request, context) => {
+        const challenge = context['challenge'];
+        if (typeof challenge !== 'string') return null;
+        const session = context['session'] as { token: string; seed: string; userId: string };
+        // The credential rebuilt from its seed: its counter starts at 0 here and the stored one is 0, so the first
+        // assertion (counter 1) is accepted; each session belongs to a different user.
+        const credential = new SoftCredential({ seed: session.seed, rpId: passkey.rpId, origin: passkey.origin, userHandle: session.userId });
+        return { ...request, body: JSON.stringify({ mfaSessionId: session.token, method: 'webauthn', code: credential.assert(challenge) }) };
+      },
+      onResponse: (status, body) => {
+        if (status === 200 && flowAnswer(body).status === 'authenticated') counts.authenticated++;
+        else counts.failed++;
+      },
+    },
+  ];
+}
+
 function requestsOf(s: LoadSpec): AutocannonRequest[] | undefined {
   if (s.flow !== undefined) return flowRequests(s, s.flow);
+  if (s.passkey !== undefined) return passkeyRequests(s, s.passkey);
   const bodies = s.bodies;
   if (bodies !== undefined && bodies.length > 0) {
     let next = 0;

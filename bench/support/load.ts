@@ -27,6 +27,17 @@ export interface LoadSpec {
    */
   readonly verify?: readonly { readonly token: string; readonly secretHex: string }[];
   /**
+   * Passkey verifications: per session, `challengePath` (the options, with the session's challenge) then `path`
+   * (verify) with the assertion of the user's software authenticator (rebuilt from its seed) over that challenge.
+   * Each session is answered once; `flow.authenticated` counts the verifications that answered `authenticated`.
+   */
+  readonly passkey?: {
+    readonly challengePath: string;
+    readonly rpId: string;
+    readonly origin: string;
+    readonly sessions: readonly { readonly token: string; readonly seed: string; readonly userId: string }[];
+  };
+  /**
    * Whole password + TOTP flows: each connection sends `path` (the sign-in) with a user's body, then `verifyPath`
    * with the `mfaSessionId` of the answer and that user's TOTP code of the current step. A user is taken only
    * when no flow of theirs is in flight and their code of this step is unused (`lastSteps[i]`, the last step
