@@ -49,14 +49,7 @@ function referenceOutcome(i: DecisionInput): Outcome {
   if (exempt && !i.application.firstParty) return 'allow'; // rule 2, floors still apply
   const acceptable = referenceAcceptable(p, user);
   const counted = new Set(acceptable.filter((t) => t !== 'recovery_codes')).size;
-  if (p.enrollment === 'required' && counted < p.minFactors) { // rule 4
-    const anchor = user.firstSignInAt ?? now;
-    const span = p.gracePeriodDays * DAY_MS;
-    const changedAt = i.policy.changedAt;
-    const fresh = p.forceReenrollOnChange && changedAt !== null && changedAt > anchor ? changedAt + span : -Infinity;
-    const graceEnds = Math.max(anchor + span, fresh, user.graceUntil ?? -Infinity);
-    if (now >= graceEnds) return 'enroll';
-  }
+  if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll'; // rule 4
   if (acceptable.length === 0) return 'allow'; // rules 4 (inside grace) and 6
   if (i.application.firstParty || p.challenge === 'always') return 'challenge'; // rule 5
   if (p.challenge === 'never') return 'allow';
@@ -70,6 +63,39 @@ function referenceOutcome(i: DecisionInput): Outcome {
   const vouched = (code: string): boolean => rememberedValid && (code === 'new_device' || code === 'new_ip');
   const triggered = risk.signals.some((s) => ADAPTIVE_TRIGGERS.includes(s.code) && !vouched(s.code)) || expiredTrust || (remembered !== null && !rememberedValid);
   return triggered || risk.score >= p.risk.challengeAt ? 'challenge' : 'allow';
+}
+
+/** Grace is over (rule 4's window, restated). */
+function referenceGraceOver(i: DecisionInput): boolean {
+  const p = i.policy.values;
+  const { user, now } = i;
+  const anchor = user.firstSignInAt ?? now;
+  const span = p.gracePeriodDays * DAY_MS;
+  const changedAt = i.policy.changedAt;
+  const fresh = p.forceReenrollOnChange && changedAt !== null && changedAt > anchor ? changedAt + span : -Infinity;
+  return now >= Math.max(anchor + span, fresh, user.graceUntil ?? -Infinity);
+}
+
+/**
+ * The second decision of a sign-in whose challenge was answered with a recovery code (`completed` = password, then
+ * a recovery code), whatever number of codes the decision sees left — the one just spent may be the last. Where the
+ * set allows recovery codes routinely (and downgrade protection does not hold them back), the code is a second
+ * factor like any other; elsewhere it is break-glass and the enrollment wall follows (DESIGN §3).
+ */
+function referenceAfterRecoveryCode(i: DecisionInput): Outcome {
+  const p = i.policy.values;
+  const { user, now, risk } = i;
+  if (risk.status === 'ok' && risk.score >= p.risk.blockAt) return 'block';
+  const exempt = user.roles.some((r) => p.exemptRoles.includes(r)) || (user.exemptUntil != null && now < user.exemptUntil);
+  if (exempt && !i.application.firstParty) return 'allow';
+  const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
+  const active = user.factors.filter((f) => f.status === 'active').map((f) => f.type);
+  const passkeyHolder = p.downgradeProtection && active.includes('webauthn') && named.includes('webauthn');
+  const routine = named.includes('recovery_codes') && p.recoveryCodes.enabled && !passkeyHolder;
+  if (!routine) return 'enroll';
+  const counted = new Set(referenceAcceptable(p, user).filter((t) => t !== 'recovery_codes')).size;
+  if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll';
+  return 'allow';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -218,6 +244,34 @@ describe('decide agrees with the reference model', () => {
         const d = decide(input);
         if (d.outcome !== 'challenge') return;
         assert.deepEqual(new Set(d.methods), new Set(referenceAcceptable(input.policy.values, input.user)));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('decide agrees with the reference model after a recovery code (the flow\'s second decision)', () => {
+  /** A user who answered with a recovery code holds a batch: with the code just spent, 0 to 9 remain. */
+  const holdsCodes = user.chain((u) =>
+    fc.integer({ min: 0, max: 9 }).map((remaining): DecisionUser => ({ ...u, factors: [...u.factors.filter((f) => f.type !== 'recovery_codes'), { id: 'rc', type: 'recovery_codes', status: 'active', remaining }] })),
+  );
+  const afterCode = decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([{ method: 'password' }, { method: 'recovery_codes' }]), user: holdsCodes });
+
+  test('a recovery code is a second factor where the set allows it routinely, and break-glass (the wall) only elsewhere — the last code included', () => {
+    fc.assert(
+      fc.property(afterCode, (input) => {
+        const d = decide(input);
+        assert.equal(d.outcome, referenceAfterRecoveryCode(input), JSON.stringify(d.reasons));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test('the outcome after a recovery code does not depend on how many codes are left (the last one is no different)', () => {
+    fc.assert(
+      fc.property(afterCode, fc.integer({ min: 1, max: 9 }), (input, left) => {
+        const withLeft = (n: number): DecisionInput => ({ ...input, user: { ...input.user, factors: input.user.factors.map((f) => (f.type === 'recovery_codes' ? { ...f, remaining: n } : f)) } });
+        assert.equal(decide(withLeft(0)).outcome, decide(withLeft(left)).outcome);
       }),
       RUNS,
     );

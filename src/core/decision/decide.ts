@@ -43,6 +43,11 @@ interface Holdings {
   readonly held: FactorType[];
   /** Recovery codes remain and may be used as break-glass. */
   readonly breakGlass: boolean;
+  /**
+   * Recovery codes are a routine factor here (the set allows them and downgrade protection does not hold them back):
+   * a code completed in this flow satisfies the challenge even when it was the user's last one (DESIGN §3).
+   */
+  readonly recoveryRoutine: boolean;
   /** The user's recovery codes are all used and nothing else is held. */
   readonly recoveryExhausted: boolean;
   /** Downgrade protection is in effect: the user holds a phishing-resistant factor the policy accepts. */
@@ -123,7 +128,8 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
     breakGlass = true;
   }
   const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0);
-  return { acceptable, counted, held, breakGlass, recoveryExhausted: exhausted && held.length === 0, downgradeProtected: holdsPhishingResistant };
+  const recoveryRoutine = set.recoveryRoutine && !holdsPhishingResistant;
+  return { acceptable, counted, held, breakGlass, recoveryRoutine, recoveryExhausted: exhausted && held.length === 0, downgradeProtected: holdsPhishingResistant };
 }
 
 /**
@@ -173,9 +179,17 @@ function completedWith(input: DecisionInput, method: CompletedStep['method']): b
   return false;
 }
 
-function completedAcceptably(input: DecisionInput, acceptable: readonly FactorType[]): FactorType | null {
+/**
+ * The factor completed in this flow that satisfies the policy. A recovery code counts wherever recovery codes are
+ * routine, whether or not any remain: the decision after a verify may see the batch with the code just spent, and
+ * the user's last code is no more break-glass than their first (break-glass is only where the set does not allow
+ * them routinely, DESIGN §3).
+ */
+function completedAcceptably(input: DecisionInput, holdings: Pick<Holdings, 'acceptable' | 'recoveryRoutine'>): FactorType | null {
+  const { acceptable } = holdings;
   for (const step of input.completed ?? []) {
     if (step.method === 'password' || step.method === 'email_link' || step.method === 'sms_link') continue;
+    if (step.method === 'recovery_codes' && holdings.recoveryRoutine) return step.method;
     // A passkey without user verification is one factor (authorizer #685): it satisfies no second-factor challenge
     // by itself here unless it came after another step.
     if (step.method === 'webauthn' && step.userVerified !== true && (input.completed?.length ?? 0) < 2) continue;
@@ -273,7 +287,7 @@ function decideSignin(input: DecisionInput): Decision {
 
   // Rule 3: what the user holds that the policy accepts.
   const holdings = sortHoldings(input, reasons);
-  const satisfiedBy = completedAcceptably(input, holdings.acceptable);
+  const satisfiedBy = completedAcceptably(input, holdings);
   const usedBreakGlass = satisfiedBy === null && completedWith(input, 'recovery_codes');
 
   // Rule 4: the enrollment requirement and its grace.
@@ -407,11 +421,11 @@ function decideStepUp(input: DecisionInput, action: string, requestedMaxAge: num
   // The step-up registry: an action may require one factor class (e.g. payment → phishing_resistant).
   const requiredClass = p.stepUp.factorClasses?.[action] ?? null;
   const ofClass = requiredClass === null ? sorted.acceptable : sorted.acceptable.filter((t) => factorClassOf(t) === requiredClass);
-  const holdings = requiredClass === null ? sorted : { ...sorted, acceptable: ofClass, counted: ofClass.filter((t) => t !== 'recovery_codes').length, breakGlass: false };
+  const holdings = requiredClass === null ? sorted : { ...sorted, acceptable: ofClass, counted: ofClass.filter((t) => t !== 'recovery_codes').length, breakGlass: false, recoveryRoutine: sorted.recoveryRoutine && requiredClass === 'recovery' };
   if (requiredClass !== null) {
     reasons.push({ code: 'step_up_factor_class', detail: `"${action}" requires a ${requiredClass} factor`, source: from(policy, 'stepUp') });
   }
-  const satisfiedBy = completedAcceptably(input, holdings.acceptable);
+  const satisfiedBy = completedAcceptably(input, holdings);
   if (satisfiedBy !== null) {
     reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${satisfiedBy} completed for "${action}"`, source: 'flow' });
     return build(input, 'allow', reasons, {});
