@@ -1,13 +1,13 @@
-import { factorClassOf, isFactorType, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
+import { factorClassOf, IP_FAILURE_LIMIT, isFactorType, MFA_SESSION_MAX_ATTEMPTS, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
 import type { LoginSessionRecord, MfaSessionRecord, NewAuditEvent, TenantStore, UserRecord } from '../store/index.ts';
-import { verifyPasswordOrDummy } from '../factors/password.ts';
+import { hashPassword, needsRehash, verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { assertNotLocked, checkFactorProof, type CheckedProof } from './factor-verify.ts';
-import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
+import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
 import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, stepsOf, viewSession } from './login-sessions.ts';
 import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
-import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
+import { releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
 import { deviceTokenSpent, grantDeviceTrust, parseDeviceToken, rememberedDeviceId, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
@@ -276,9 +276,14 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
   // their own). A right password alone does not reset the failure counts: MFA failures share the account's, and
   // only a completed sign-in resets them (in `conclude`, or a verified factor), so a password cannot wipe the count
   // of wrong codes.
+  // A hash made with outdated parameters is replaced by one with the current (the password is at hand only now),
+  // in the same transaction, conditional on the hash just verified: a password changed meanwhile stays.
+  const verifiedHash = found.user.passwordHash;
+  const rehashed = verifiedHash !== null && needsRehash(verifiedHash) ? await hashPassword(input.password) : null;
   const giveBack: Prelude = async (t) => {
     await attempt.release(t);
     await releaseIpAttempt(t, ip, now);
+    if (rehashed !== null && verifiedHash !== null) await t.users.rehashPassword(found.user.id, verifiedHash, rehashed, now);
   };
   return decideAfterPassword(deps, tenant, caller, found.user, input.context, giveBack);
 }
