@@ -54,6 +54,10 @@ interface EnvelopeBase {
   readonly decision: DecisionView;
   readonly grace: GraceView | null;
   readonly errorCode: Decision['errorCode'];
+  /** After an answer that spent a recovery code: how many of the user's codes remain. */
+  readonly recoveryCodesRemaining?: number;
+  /** Stable warnings for the user, e.g. `recovery_codes_low` (two or fewer recovery codes left). */
+  readonly warnings?: readonly string[];
 }
 
 export type FlowResult =

@@ -10,6 +10,7 @@ import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './r
 import { releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
 import { deviceTokenSpent, grantDeviceTrust, parseDeviceToken, rememberedDeviceId, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
+import { refuseUnofferedMethod, watchRecoveryCodes, withRecoveryNotice } from './verify-answer.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
@@ -438,17 +439,19 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const recoveryBreakGlass = session.decision.recovery === true;
   const offered = session.methods as readonly string[];
   if (!offered.includes(input.method) && !(input.method === 'recovery_codes' && recoveryBreakGlass)) {
-    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The method "${input.method.slice(0, 40)}" is not offered in this MFA session.`, { extra: { methods: offered } });
+    return refuseUnofferedMethod(tenant, user, session, input.method, { actor: actorOf(caller), applicationId: caller.application.id, now: deps.now() });
   }
   const method = input.method as FactorType;
   // The session's attempt is counted with the factor's and the account's, together (checkFactorProof).
-  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS });
+  const checked = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS });
+  // A spent recovery code's answer says how many are left (and warns at two or fewer).
+  const { proof, remaining } = watchRecoveryCodes(checked);
   const completed: CompletedStep[] = [...session.completed, { method, factorId: proof.factor.id }];
   const context = (session.decision.context ?? {}) as RequestContext;
-  if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
+  if (session.purpose === 'step_up' && session.action !== null) return withRecoveryNotice(await completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof), remaining());
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof, null, { rememberDevice: input.rememberDevice === true });
-  return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
+  return withRecoveryNotice(result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId }, remaining());
 }
 
 async function completeStepUp(

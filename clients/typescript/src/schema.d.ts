@@ -9857,6 +9857,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -9915,6 +9919,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -9956,6 +9964,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -9997,6 +10009,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10212,6 +10228,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -10270,6 +10290,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10311,6 +10335,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10352,6 +10380,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10890,6 +10922,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -10948,6 +10984,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10989,6 +11029,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11030,6 +11074,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11247,6 +11295,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -11305,6 +11357,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11346,6 +11402,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11387,6 +11447,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11925,6 +11989,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -11983,6 +12051,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12024,6 +12096,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12065,6 +12141,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
