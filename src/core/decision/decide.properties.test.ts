@@ -27,11 +27,15 @@ const NAMED_SETS: Record<NamedFactorSet, readonly FactorType[]> = {
 };
 const ADAPTIVE_TRIGGERS = ['new_device', 'new_ip', 'new_country', 'impossible_travel'];
 
-/** Rule 3: the types of the user's usable factors that the policy accepts routinely. */
-function referenceAcceptable(p: Policy, user: DecisionUser): FactorType[] {
+/**
+ * Rule 3: the types of the user's usable factors that the policy accepts routinely. With `offered` false, before
+ * downgrade protection narrows them to the phishing-resistant ones: what `minFactors` counts (rule 4) is what the user
+ * holds, not what a challenge offers.
+ */
+function referenceAcceptable(p: Policy, user: DecisionUser, offered = true): FactorType[] {
   const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
   const usable = user.factors.filter((f) => f.status === 'active' && (f.type !== 'recovery_codes' || (f.remaining ?? 1) > 0)).map((f) => f.type);
-  const passkeyHolder = p.downgradeProtection && usable.includes('webauthn') && named.includes('webauthn');
+  const passkeyHolder = offered && p.downgradeProtection && usable.includes('webauthn') && named.includes('webauthn');
   return usable.filter(
     (t) =>
       named.includes(t) &&
@@ -48,7 +52,7 @@ function referenceOutcome(i: DecisionInput): Outcome {
   const exempt = user.roles.some((r) => p.exemptRoles.includes(r)) || (user.exemptUntil != null && now < user.exemptUntil);
   if (exempt && !i.application.firstParty) return 'allow'; // rule 2, floors still apply
   const acceptable = referenceAcceptable(p, user);
-  const counted = new Set(acceptable.filter((t) => t !== 'recovery_codes')).size;
+  const counted = new Set(referenceAcceptable(p, user, false).filter((t) => t !== 'recovery_codes')).size;
   if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll'; // rule 4
   if (acceptable.length === 0) return 'allow'; // rules 4 (inside grace) and 6
   if (i.application.firstParty || p.challenge === 'always') return 'challenge'; // rule 5
@@ -93,7 +97,7 @@ function referenceAfterRecoveryCode(i: DecisionInput): Outcome {
   const passkeyHolder = p.downgradeProtection && active.includes('webauthn') && named.includes('webauthn');
   const routine = named.includes('recovery_codes') && p.recoveryCodes.enabled && !passkeyHolder;
   if (!routine) return 'enroll';
-  const counted = new Set(referenceAcceptable(p, user).filter((t) => t !== 'recovery_codes')).size;
+  const counted = new Set(referenceAcceptable(p, user, false).filter((t) => t !== 'recovery_codes')).size;
   if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll';
   return 'allow';
 }
@@ -272,6 +276,55 @@ describe('decide agrees with the reference model after a recovery code (the flow
       fc.property(afterCode, fc.integer({ min: 1, max: 9 }), (input, left) => {
         const withLeft = (n: number): DecisionInput => ({ ...input, user: { ...input.user, factors: input.user.factors.map((f) => (f.type === 'recovery_codes' ? { ...f, remaining: n } : f)) } });
         assert.equal(decide(withLeft(0)).outcome, decide(withLeft(left)).outcome);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('the enrollment wall (rule 4, WeftID)', () => {
+  const firstDecision = decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) });
+
+  test('a user holding an active factor meets the wall only after a challenge of one they hold', () => {
+    fc.assert(
+      fc.property(firstDecision, (input) => {
+        const d = decide(input);
+        if (d.outcome !== 'enroll') return;
+        const holds = input.user.factors.some((f) => f.status === 'active' && f.type !== 'recovery_codes');
+        if (holds) assert.ok(d.methods.length > 0, JSON.stringify(d.reasons));
+        for (const m of d.methods) assert.ok(input.user.factors.some((f) => f.status === 'active' && f.type === m), `${m} is held`);
+      }),
+      RUNS,
+    );
+  });
+
+  test('once that factor is answered, the wall asks nothing more: enrollment opens (no second challenge)', () => {
+    fc.assert(
+      fc.property(firstDecision, (input) => {
+        const first = decide(input);
+        fc.pre(first.outcome === 'enroll' && first.methods.length > 0);
+        const second = decide({ ...input, completed: [{ method: 'password' }, { method: first.methods[0] as FactorType, userVerified: true }] });
+        assert.equal(second.outcome, 'enroll', JSON.stringify(second.reasons));
+        assert.deepEqual(second.methods, []);
+        assert.equal(second.recovery, false);
+      }),
+      RUNS,
+    );
+  });
+
+  test('the wall offers only types that satisfy the policy and that the user does not already count', () => {
+    fc.assert(
+      fc.property(firstDecision, (input) => {
+        const d = decide(input);
+        if (d.outcome !== 'enroll') return;
+        const p = input.policy.values;
+        const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
+        const counted = new Set(referenceAcceptable(p, input.user, false));
+        for (const t of d.enrollOptions) {
+          assert.ok(named.includes(t) && p.allowedFactors.includes(t), `${t} is acceptable and allowed`);
+          assert.ok(!(p.strength === 'enhanced' && (t === 'email_otp' || t === 'sms_otp')), `${t} under enhanced`);
+          assert.ok(!counted.has(t), `${t} is already held and counted: enrolling it again would not meet minFactors`);
+        }
       }),
       RUNS,
     );

@@ -657,6 +657,33 @@ describe('downgrade protection', () => {
       enrollOptions: ['push'],
     },
     {
+      name: 'minFactors 2 under downgrade protection: a passkey + TOTP holder meets the bar (TOTP counts, though only the passkey is offered)',
+      given: { tenant: { ...REQUIRED, downgradeProtection: true, minFactors: 2, challenge: 'always' }, factors: ['webauthn', 'totp'] },
+      outcome: 'challenge',
+      methods: ['webauthn'],
+    },
+    {
+      name: 'minFactors 2 under downgrade protection: a passkey-only holder is walled after the passkey and offered a second type, not a second passkey that would not count',
+      given: { tenant: { ...REQUIRED, downgradeProtection: true, minFactors: 2, allowedFactors: ['webauthn', 'totp', 'recovery_codes'] }, factors: ['webauthn'], completed: ['password', { method: 'webauthn', userVerified: true }] },
+      outcome: 'enroll',
+      methods: [],
+      enrollOptions: ['totp'],
+    },
+    {
+      name: 'minFactors 2 under downgrade protection: the passkey-only holder is challenged with the passkey (recovery codes as break-glass) before that wall',
+      given: { tenant: { ...REQUIRED, downgradeProtection: true, minFactors: 2 }, factors: ['webauthn', 'recovery_codes'] },
+      outcome: 'enroll',
+      methods: ['webauthn'],
+      recovery: true,
+    },
+    {
+      name: 'a passkey holder who used a recovery code under downgrade protection re-enrolls a passkey only (no downgrade at the break-glass wall)',
+      given: { tenant: { downgradeProtection: true, challenge: 'always', allowedFactors: ['webauthn', 'totp', 'recovery_codes'] }, factors: ['webauthn', 'totp', 'recovery_codes'], completed: ['password', 'recovery_codes'] },
+      outcome: 'enroll',
+      last: 'break_glass_recovery',
+      enrollOptions: ['webauthn'],
+    },
+    {
       name: 'a TOTP-only user is unaffected by downgrade protection',
       given: { tenant: { downgradeProtection: true, challenge: 'always' }, factors: ['totp', 'email_otp'] },
       outcome: 'challenge',

@@ -37,7 +37,10 @@ function insertByStrength(list: FactorType[], type: FactorType): void {
 interface Holdings {
   /** Acceptable active factor types, strongest first. */
   readonly acceptable: FactorType[];
-  /** Acceptable types other than recovery codes (what `minFactors` counts). */
+  /**
+   * Acceptable types other than recovery codes (what `minFactors` counts). Downgrade protection narrows what is
+   * offered, not what is held: a passkey holder's TOTP still counts, or `minFactors` 2 could never be met by one.
+   */
   readonly counted: number;
   /** Active factor types other than recovery codes, acceptable or not, strongest first. */
   readonly held: FactorType[];
@@ -93,6 +96,8 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
 
   const acceptable: FactorType[] = [];
   const held: FactorType[] = [];
+  /** Acceptable types downgrade protection keeps from being offered (they still count toward `minFactors`). */
+  const heldBack: FactorType[] = [];
   let breakGlass = false;
   let exhausted = false;
   for (const f of user.factors) {
@@ -115,6 +120,7 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
         : `${type} is not in acceptableFactors=${Array.isArray(p.acceptableFactors) ? p.acceptableFactors.join('+') : String(p.acceptableFactors)}`;
       reasons.push({ code: 'factor_not_acceptable', detail: why, source: from(policy, p.strength === 'enhanced' && factorClassOf(type) === 'channel' ? 'strength' : 'acceptableFactors') });
     } else if (holdsPhishingResistant && factorClassOf(type) !== 'phishing_resistant') {
+      if (!heldBack.includes(type)) heldBack.push(type);
       reasons.push({ code: 'downgrade_protection', detail: `${type} is not offered: the user holds a phishing-resistant factor`, source: from(policy, 'downgradeProtection') });
     } else if ((emailFirst && factorChannel(type) === 'email') || (smsFirst && factorChannel(type) === 'sms')) {
       reasons.push({ code: 'same_channel', detail: `${type} rides the channel of the first step and is not a second factor`, source: 'flow' });
@@ -127,7 +133,7 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
     acceptable.splice(acceptable.indexOf('recovery_codes'), 1);
     breakGlass = true;
   }
-  const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0);
+  const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0) + heldBack.length;
   const recoveryRoutine = set.recoveryRoutine && !holdsPhishingResistant;
   return { acceptable, counted, held, breakGlass, recoveryRoutine, recoveryExhausted: exhausted && held.length === 0, downgradeProtected: holdsPhishingResistant };
 }
@@ -143,8 +149,12 @@ function enrollOptionsOf(input: DecisionInput, holdings: Holdings, replacing = f
   for (const type of p.allowedFactors) {
     if (type === 'recovery_codes' || !set.routine.has(type)) continue;
     if (type === 'sms_otp' && input.user.hasPhone !== true) continue;
-    if (!replacing && type !== 'webauthn' && holdings.held.includes(type)) continue;
-    if (holdings.downgradeProtected && factorClassOf(type) !== 'phishing_resistant') continue;
+    // A type already held is not offered again — except passkeys (many per user) where the one held does not count,
+    // since only distinct acceptable types meet `minFactors`: another passkey would leave the user at the wall.
+    if (!replacing && holdings.held.includes(type) && (type !== 'webauthn' || set.routine.has(type))) continue;
+    // Replacing a lost factor after break-glass, a passkey holder re-enrolls a phishing-resistant one (no downgrade by
+    // the back door). Short of `minFactors`, they need another type: a second passkey would not count.
+    if (holdings.downgradeProtected && replacing && factorClassOf(type) !== 'phishing_resistant') continue;
     insertByStrength(options, type);
   }
   return options;
