@@ -45,6 +45,20 @@ function referenceAcceptable(p: Policy, user: DecisionUser, offered = true): Fac
   );
 }
 
+/** The types of the user's active factors other than recovery codes, acceptable or not. */
+function referenceHeld(user: DecisionUser): FactorType[] {
+  return [...new Set(user.factors.filter((f) => f.status === 'active' && f.type !== 'recovery_codes').map((f) => f.type))];
+}
+
+/** What a sign-in challenge offers: the acceptable factors, or by rule 7 the strongest held ones. */
+function referenceOffer(p: Policy, user: DecisionUser): FactorType[] {
+  const acceptable = referenceAcceptable(p, user);
+  if (acceptable.length > 0) return acceptable;
+  const held = referenceHeld(user);
+  const top = Math.max(...held.map(factorStrength));
+  return held.filter((t) => factorStrength(t) === top);
+}
+
 function referenceOutcome(i: DecisionInput): Outcome {
   const p = i.policy.values;
   const { user, now, risk } = i;
@@ -54,7 +68,9 @@ function referenceOutcome(i: DecisionInput): Outcome {
   const acceptable = referenceAcceptable(p, user);
   const counted = new Set(referenceAcceptable(p, user, false).filter((t) => t !== 'recovery_codes')).size;
   if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll'; // rule 4
-  if (acceptable.length === 0) return 'allow'; // rules 4 (inside grace) and 6
+  // Rules 4 (inside grace) and 6; rule 7: a user holding factors the policy no longer accepts is challenged like one
+  // holding an acceptable factor (with the strongest they hold), never let in on the password where a challenge is due.
+  if (acceptable.length === 0 && referenceHeld(user).length === 0) return 'allow';
   if (i.application.firstParty || p.challenge === 'always') return 'challenge'; // rule 5
   if (p.challenge === 'never') return 'allow';
   if (risk.status === 'unavailable') return 'challenge';
@@ -69,15 +85,20 @@ function referenceOutcome(i: DecisionInput): Outcome {
   return triggered || risk.score >= p.risk.challengeAt ? 'challenge' : 'allow';
 }
 
-/** Grace is over (rule 4's window, restated). */
+/**
+ * Grace is over (rule 4's window, restated). The first sign-in's window is for a first enrollment: a user who
+ * completed MFA before and holds no active factor now (reset) does not get it again; a forced window or re-grant does.
+ */
 function referenceGraceOver(i: DecisionInput): boolean {
   const p = i.policy.values;
   const { user, now } = i;
   const anchor = user.firstSignInAt ?? now;
+  const holdsNothing = !user.factors.some((f) => f.status === 'active');
   const span = p.gracePeriodDays * DAY_MS;
+  const firstWindow = user.completedMfaBefore === true && holdsNothing ? 0 : span;
   const changedAt = i.policy.changedAt;
   const fresh = p.forceReenrollOnChange && changedAt !== null && changedAt > anchor ? changedAt + span : -Infinity;
-  return now >= Math.max(anchor + span, fresh, user.graceUntil ?? -Infinity);
+  return now >= Math.max(anchor + firstWindow, fresh, user.graceUntil ?? -Infinity);
 }
 
 /**
@@ -175,6 +196,7 @@ const user: fc.Arbitrary<DecisionUser> = fc.record({
   graceUntil: fc.option(instant, { nil: null }),
   hasPhone: fc.boolean(),
   exemptUntil: fc.option(instant, { nil: null }),
+  completedMfaBefore: fc.boolean(),
 });
 
 const risk: fc.Arbitrary<RiskAssessment> = fc.oneof(
@@ -242,12 +264,12 @@ describe('decide agrees with the reference model', () => {
     );
   });
 
-  test('the methods offered are exactly the reference\'s acceptable factor types, whenever decide challenges on sign-in', () => {
+  test('the methods offered are exactly the reference\'s acceptable factor types (or by rule 7 the strongest held), whenever decide challenges on sign-in', () => {
     fc.assert(
       fc.property(decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) }), (input) => {
         const d = decide(input);
         if (d.outcome !== 'challenge') return;
-        assert.deepEqual(new Set(d.methods), new Set(referenceAcceptable(input.policy.values, input.user)));
+        assert.deepEqual(new Set(d.methods), new Set(referenceOffer(input.policy.values, input.user)));
       }),
       RUNS,
     );

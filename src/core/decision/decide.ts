@@ -175,11 +175,22 @@ function graceOf(p: Policy, input: DecisionInput): Grace {
   const { user, now } = input;
   const anchor = user.firstSignInAt ?? now;
   const span = p.gracePeriodDays * DAY_MS;
-  let endsAt = anchor + span;
+  let endsAt = graceSpent(input) ? anchor : anchor + span;
   const changedAt = input.policy.changedAt;
   if (p.forceReenrollOnChange && changedAt !== null && changedAt > anchor) endsAt = Math.max(endsAt, changedAt + span);
   if (user.graceUntil !== null) endsAt = Math.max(endsAt, user.graceUntil);
   return { active: now < endsAt, endsAt, existed: endsAt > anchor };
+}
+
+/**
+ * The first sign-in's window was for enrolling a first factor: a user who completed MFA before and holds no active
+ * factor now (an admin reset, or every factor removed) used it. Only a forced window or an admin re-grant remains.
+ * (A used-up batch of recovery codes is still held: the decision after its last code is no different from before.)
+ */
+function graceSpent(input: DecisionInput): boolean {
+  if (input.user.completedMfaBefore !== true) return false;
+  for (const f of input.user.factors) if (f.status === 'active') return false;
+  return true;
 }
 
 const NONE: readonly CompletedStep[] = [];
@@ -305,9 +316,13 @@ function decideSignin(input: DecisionInput): Decision {
   if (p.enrollment === 'required' && holdings.counted < p.minFactors) {
     grace = graceOf(p, input);
     const need = p.minFactors === 1 ? 'an acceptable factor' : `${p.minFactors} acceptable factors`;
+    if (graceSpent(input) && (user.firstSignInAt ?? now) + p.gracePeriodDays * DAY_MS > now) {
+      reasons.push({ code: 'grace_spent', detail: 'the first sign-in\'s grace is not given again: the user completed MFA before and holds no factor now (reset or removed)', source: 'user' });
+    }
     if (grace.active) {
       reasons.push({ code: 'grace_active', detail: `enrollment=required but the user lacks ${need}; grace until ${formatInstant(grace.endsAt)}`, source: from(policy, 'gracePeriodDays') });
-      if (holdings.acceptable.length === 0 && !usedBreakGlass) {
+      // Rule 7 below challenges a user who holds factors the policy no longer accepts.
+      if (holdings.acceptable.length === 0 && holdings.held.length === 0 && !usedBreakGlass) {
         return build(input, 'allow', reasons, { grace: { active: true, endsAt: grace.endsAt }, enrollOptions: enrollOptionsOf(input, holdings) });
       }
     } else {
@@ -345,9 +360,26 @@ function decideSignin(input: DecisionInput): Decision {
     return build(input, 'allow', reasons, { grace: graceOut });
   }
 
-  // Rule 5: the challenge mode, for a user holding an acceptable factor.
-  if (holdings.acceptable.length > 0) {
-    const challenging = { methods: holdings.acceptable, recovery: holdings.breakGlass, grace: graceOut };
+  // Rule 7, never weaker than before: a user whose factors the policy no longer accepts (a TOTP-only user after a
+  // switch to phishing_resistant), while enrollment is optional or grace runs, is challenged with the strongest factor
+  // they hold wherever a challenge would be due — a password alone never suffices — and shown the upgrade.
+  let offer: readonly FactorType[] = holdings.acceptable;
+  let upgrade: FactorType[] | undefined;
+  if (offer.length === 0 && holdings.held.length > 0) {
+    const top = factorStrength(holdings.held[0] as FactorType);
+    offer = holdings.held.filter((t) => factorStrength(t) === top);
+    upgrade = enrollOptionsOf(input, holdings);
+    reasons.push({ code: 'never_weaker', detail: `no factor the user holds is acceptable; the strongest they hold (${offer.join(', ')}) is challenged where a challenge is due, and the upgrade shown`, source: 'user' });
+    const passed = completedAcceptably(input, { acceptable: holdings.held, recoveryRoutine: false });
+    if (passed !== null) {
+      reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${passed} (held, no longer acceptable) completed in this flow`, source: 'flow' });
+      return build(input, 'allow', reasons, { grace: graceOut, enrollOptions: upgrade });
+    }
+  }
+
+  // Rule 5: the challenge mode, for a user holding an acceptable factor (or, by rule 7, one they hold).
+  if (offer.length > 0) {
+    const challenging = { methods: offer, recovery: holdings.breakGlass, grace: graceOut };
     const challenge = (): Decision => build(input, 'challenge', reasons, challenging);
     if (application.firstParty || p.challenge === 'always') {
       if (application.firstParty) {
@@ -360,7 +392,7 @@ function decideSignin(input: DecisionInput): Decision {
     }
     if (p.challenge === 'never') {
       reasons.push({ code: 'challenge_never', detail: 'challenge=never', source: from(policy, 'challenge') });
-      return build(input, 'allow', reasons, { grace: graceOut });
+      return build(input, 'allow', reasons, { grace: graceOut, ...(upgrade === undefined ? {} : { enrollOptions: upgrade }) });
     }
     // adaptive
     if (risk.status === 'unavailable') {
@@ -400,10 +432,10 @@ function decideSignin(input: DecisionInput): Decision {
     }
     if (rememberedValid) {
       reasons.push({ code: 'trusted_device_skip', detail: `MFA skipped: trusted device, low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt})`, source: from(policy, 'challenge') });
-      return build(input, 'allow', reasons, { grace: graceOut, trustedDevice: true });
+      return build(input, 'allow', reasons, { grace: graceOut, trustedDevice: true, ...(upgrade === undefined ? {} : { enrollOptions: upgrade }) });
     }
     reasons.push({ code: 'adaptive_low_risk', detail: `MFA skipped: low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt}, known device and network)`, source: from(policy, 'challenge') });
-    return build(input, 'allow', reasons, { grace: graceOut });
+    return build(input, 'allow', reasons, { grace: graceOut, ...(upgrade === undefined ? {} : { enrollOptions: upgrade }) });
   }
 
   // Rule 6: nothing acceptable to challenge and nothing required.
