@@ -416,6 +416,8 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
         case 'ENROLLMENT_NOT_ALLOWED':
         case 'FACTOR_ALREADY_ACTIVE':
           return stagePage(reply, ctx, { error: t('challenge.error.not_allowed'), ...extra }, 400);
+        case 'MFA_RECOVERY_CODES_EXHAUSTED':
+          return stagePage(reply, ctx, { error: t('challenge.error.exhausted'), ...extra }, 403);
         case 'MFA_SESSION_EXPIRED':
         case 'MFA_SESSION_USED':
         case 'MFA_SESSION_NOT_FOUND':
