@@ -149,9 +149,10 @@ function enrollOptionsOf(input: DecisionInput, holdings: Holdings, replacing = f
   for (const type of p.allowedFactors) {
     if (type === 'recovery_codes' || !set.routine.has(type)) continue;
     if (type === 'sms_otp' && input.user.hasPhone !== true) continue;
-    // A type already held is not offered again — except passkeys (many per user) where the one held does not count,
-    // since only distinct acceptable types meet `minFactors`: another passkey would leave the user at the wall.
-    if (!replacing && holdings.held.includes(type) && (type !== 'webauthn' || set.routine.has(type))) continue;
+    // A type already held (and acceptable, as every type here is) is not offered again, passkeys included: only
+    // distinct acceptable types meet `minFactors`, so another passkey would leave the user at the wall. (A user adds
+    // a second passkey through a voluntary enrollment, not here.)
+    if (!replacing && holdings.held.includes(type)) continue;
     // Replacing a lost factor after break-glass, a passkey holder re-enrolls a phishing-resistant one (no downgrade by
     // the back door). Short of `minFactors`, they need another type: a second passkey would not count.
     if (holdings.downgradeProtected && replacing && factorClassOf(type) !== 'phishing_resistant') continue;
