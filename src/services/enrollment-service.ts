@@ -283,6 +283,7 @@ export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: 
       outcome.blocked === 0
         ? 'The policy requires MFA: this is the last acceptable factor; enroll another one first.'
         : `The policy requires ${minFactors} acceptable factors of different types; enroll another one before removing this one.`,
+      { extra: { reason, minFactors } },
     );
   }
   return { removed: true, sessionsDowngraded: outcome };

@@ -55,6 +55,7 @@ forEachDialect((dialect) => {
       expectStatus(await remove(enrolled.session, ids.webauthn as string), 200, 'remove the passkey');
       const refused = await remove(enrolled.session, ids.totp as string);
       expectError(refused, 409, 'MFA_DISABLE_BLOCKED');
+      assert.equal(refused.body.reason, 'last_acceptable_factor');
       assert.equal((await h.store.forTenant(tenantId).factors.get(ids.totp as string))?.status, 'active');
       assert.deepEqual(await blockedAudits(tenantId), [{ subject: ids.totp, data: { reason: 'last_acceptable_factor', minFactors: 1, acceptableLeft: 0 } }]);
       // Recovery codes never keep a user enrolled, so they may always go.
@@ -68,7 +69,10 @@ forEachDialect((dialect) => {
       const second = await t.factors.create({ userId: enrolled.userId, type: 'webauthn', label: 'yubikey', secretEnc: null, data: { backedUp: false }, expiresAt: now + 60_000, now });
       assert.ok(await t.factors.activate(second.id, now));
       await savePolicy(h, tenantId, { enrollment: 'required', gracePeriodDays: 0, minFactors: 2 });
-      expectError(await remove(enrolled.session, ids.totp as string), 409, 'MFA_DISABLE_BLOCKED');
+      const belowMin = await remove(enrolled.session, ids.totp as string);
+      expectError(belowMin, 409, 'MFA_DISABLE_BLOCKED');
+      assert.equal(belowMin.body.reason, 'min_factors');
+      assert.equal(belowMin.body.minFactors, 2);
       expectStatus(await remove(enrolled.session, second.id), 200, 'one of two passkeys');
       expectError(await remove(enrolled.session, ids.webauthn as string), 409, 'MFA_DISABLE_BLOCKED');
       const audits = await blockedAudits(tenantId);
