@@ -3,6 +3,7 @@ export * from './events.ts';
 export * from './factors.ts';
 export * from './format.ts';
 export * from './time.ts';
+export * from './limits.ts';
 export * from './assurance.ts';
 export * from './policy/model.ts';
 export * from './policy/acceptable.ts';

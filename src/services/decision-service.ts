@@ -188,6 +188,7 @@ export async function evaluate(deps: ServiceDeps, input: EvaluateInput): Promise
       graceUntil: user.graceUntil,
       hasPhone: user.phone !== null,
       exemptUntil: user.exemptUntil,
+      completedMfaBefore: user.lastMfaAt !== null,
     },
     purpose: input.purpose,
     risk: risk.risk,

@@ -305,9 +305,12 @@ export async function regenerateRecoveryCodes(deps: ServiceDeps, caller: Caller,
 
 /**
  * Removes one of the user's factors (after a recent MFA in this session). Refused with `MFA_DISABLE_BLOCKED` — and
- * audited — when enrollment is required and the user would be left with fewer acceptable factors than
- * `minFactors`. The check is made inside the deleting transaction (Supabase #2615); trusted devices are revoked and
- * every live session that relied on the factor is downgraded with it.
+ * audited as `mfa.disable_blocked` — when enrollment is required and the removal takes an acceptable factor type
+ * away from a user left with fewer than `minFactors` (DESIGN §2, §5). Only what the policy accepts routinely counts:
+ * recovery codes never do (they may always go), nor does a factor the policy no longer accepts (an email code under
+ * `enhanced`), which is why removing such a factor is never refused. The check is made inside the deleting
+ * transaction (Supabase #2615); trusted devices are revoked and every live session that relied on the factor is
+ * downgraded with it.
  */
 export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: { sessionToken: string | undefined; factorId: string }): Promise<{ removed: true; sessionsDowngraded: number }> {
   const { tenant, user, now } = await privilegedSession(deps, caller, input.sessionToken);
@@ -319,8 +322,10 @@ export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: 
     const target = factors.find((f) => f.id === input.factorId);
     if (target === undefined) throw new PortcullisError('FACTOR_NOT_FOUND', 'No such factor.');
     const set = acceptableSetOf(policy.values);
-    const remaining = new Set(factors.filter((f) => f.id !== target.id && f.status === 'active' && f.type !== 'recovery_codes' && set.routine.has(f.type)).map((f) => f.type));
-    if (policy.values.enrollment === 'required' && target.status === 'active' && remaining.size < policy.values.minFactors) return null;
+    const acceptableTypes = (fs: readonly FactorRecord[]): number => new Set(fs.filter((f) => f.status === 'active' && f.type !== 'recovery_codes' && set.routine.has(f.type)).map((f) => f.type)).size;
+    const held = acceptableTypes(factors);
+    const left = acceptableTypes(factors.filter((f) => f.id !== target.id));
+    if (policy.values.enrollment === 'required' && left < held && left < policy.values.minFactors) return { blocked: left };
     await t.factors.delete(target.id);
     if (target.type === 'recovery_codes') await t.recoveryCodes.deleteForUser(user.id);
     await t.trustedDevices.revokeAll(user.id);
@@ -329,9 +334,17 @@ export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: 
     await t.audit.append({ ...base, subject: target.id, event: target.type === 'webauthn' ? 'mfa.passkey_revoked' : 'mfa.factor_removed', data: { type: target.type, sessionsDowngraded: downgraded } });
     return downgraded;
   });
-  if (outcome === null) {
-    await tenant.audit.append({ ...base, subject: input.factorId, event: 'mfa.disable_blocked', data: { reason: 'last_acceptable_factor' } });
-    throw new PortcullisError('MFA_DISABLE_BLOCKED', 'The policy requires MFA: this is the last acceptable factor; enroll another one first.');
+  if (typeof outcome !== 'number') {
+    const { minFactors } = policy.values;
+    const reason = outcome.blocked === 0 ? 'last_acceptable_factor' : 'min_factors';
+    await tenant.audit.append({ ...base, subject: input.factorId, event: 'mfa.disable_blocked', data: { reason, minFactors, acceptableLeft: outcome.blocked } });
+    throw new PortcullisError(
+      'MFA_DISABLE_BLOCKED',
+      outcome.blocked === 0
+        ? 'The policy requires MFA: this is the last acceptable factor; enroll another one first.'
+        : `The policy requires ${minFactors} acceptable factors of different types; enroll another one before removing this one.`,
+      { extra: { reason, minFactors } },
+    );
   }
   return { removed: true, sessionsDowngraded: outcome };
 }

@@ -1,5 +1,5 @@
-import { PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
-import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type FactorRecord, type NewAuditEvent, type TenantStore, type UserRecord } from '../store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
+import type { FactorRecord, NewAuditEvent, TenantStore, UserRecord } from '../store/index.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
 import { totpFactor } from '../factors/totp-factor.ts';
 import { challengeId, challengeOf, credentialOf, parseAuthenticationResponse, verifyAssertion } from '../factors/webauthn-factor.ts';

@@ -6,8 +6,8 @@ export { amrOf } from '../core/index.ts';
 
 /** MFA sessions live this long (ZewstID's `expiresIn: 300`). */
 export const MFA_SESSION_TTL_MS = 5 * 60_000;
-/** Verification attempts one MFA session allows before it must be restarted. */
-export const MFA_SESSION_MAX_ATTEMPTS = 10;
+// Defined in src/core/limits.ts with the other failure limits; re-exported for the callers that import it from here.
+export { MFA_SESSION_MAX_ATTEMPTS } from '../core/index.ts';
 
 /**
  * The options a user is shown, narrowed to the factor types this deployment delivers (`deps.deliverableFactors`).
@@ -54,6 +54,10 @@ interface EnvelopeBase {
   readonly decision: DecisionView;
   readonly grace: GraceView | null;
   readonly errorCode: Decision['errorCode'];
+  /** After an answer that spent a recovery code: how many of the user's codes remain. */
+  readonly recoveryCodesRemaining?: number;
+  /** Stable warnings for the user, e.g. `recovery_codes_low` (two or fewer recovery codes left). */
+  readonly warnings?: readonly string[];
 }
 
 export type FlowResult =

@@ -1,16 +1,17 @@
-import { factorClassOf, isFactorType, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
+import { factorClassOf, IP_FAILURE_LIMIT, isFactorType, MFA_SESSION_MAX_ATTEMPTS, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
 import type { LoginSessionRecord, MfaSessionRecord, NewAuditEvent, TenantStore, UserRecord } from '../store/index.ts';
-import { verifyPasswordOrDummy } from '../factors/password.ts';
+import { hashPassword, needsRehash, verifyPasswordOrDummy } from '../factors/password.ts';
 import { decisionRecord, evaluate, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { assertNotLocked, checkFactorProof, type CheckedProof } from './factor-verify.ts';
-import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_MAX_ATTEMPTS, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
+import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
 import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, stepsOf, viewSession } from './login-sessions.ts';
 import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
-import { IP_FAILURE_LIMIT, releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
+import { releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
 import { issueToken, parseSessionToken } from './session-token.ts';
 import { deviceTokenSpent, grantDeviceTrust, parseDeviceToken, rememberedDeviceId, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
 import { parseAuthenticationResponse, userHandleOf } from '../factors/webauthn-factor.ts';
+import { refuseUnofferedMethod, watchRecoveryCodes, withRecoveryNotice } from './verify-answer.ts';
 import { catalogOf, requireServedTenant, servedTenant, servesTenant, type Caller } from './tenant-access.ts';
 
 export type { Caller } from './tenant-access.ts';
@@ -283,9 +284,14 @@ export async function signIn(deps: ServiceDeps, caller: Caller, input: SigninInp
   // their own). A right password alone does not reset the failure counts: MFA failures share the account's, and
   // only a completed sign-in resets them (in `conclude`, or a verified factor), so a password cannot wipe the count
   // of wrong codes.
+  // A hash made with outdated parameters is replaced by one with the current (the password is at hand only now),
+  // in the same transaction, conditional on the hash just verified: a password changed meanwhile stays.
+  const verifiedHash = found.user.passwordHash;
+  const rehashed = verifiedHash !== null && needsRehash(verifiedHash) ? await hashPassword(input.password) : null;
   const giveBack: Prelude = async (t) => {
     await attempt.release(t);
     await releaseIpAttempt(t, ip, now);
+    if (rehashed !== null && verifiedHash !== null) await t.users.rehashPassword(found.user.id, verifiedHash, rehashed, now);
   };
   return decideAfterPassword(deps, tenant, caller, found.user, input.context, giveBack);
 }
@@ -440,17 +446,19 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   const recoveryBreakGlass = session.decision.recovery === true;
   const offered = session.methods as readonly string[];
   if (!offered.includes(input.method) && !(input.method === 'recovery_codes' && recoveryBreakGlass)) {
-    throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The method "${input.method.slice(0, 40)}" is not offered in this MFA session.`, { extra: { methods: offered } });
+    return refuseUnofferedMethod(tenant, user, session, input.method, { actor: actorOf(caller), applicationId: caller.application.id, now: deps.now() });
   }
   const method = input.method as FactorType;
   // The session's attempt is counted with the factor's and the account's, together (checkFactorProof).
-  const proof = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS, caller });
+  const checked = await checkFactorProof(deps, tenant, user, method, input.code, { actor: actorOf(caller), applicationId: caller.application.id, sessionId: session.id, maxSessionAttempts: MFA_SESSION_MAX_ATTEMPTS, caller });
+  // A spent recovery code's answer says how many are left (and warns at two or fewer).
+  const { proof, remaining } = watchRecoveryCodes(checked);
   const completed: CompletedStep[] = [...session.completed, proof.step];
   const context = (session.decision.context ?? {}) as RequestContext;
-  if (session.purpose === 'step_up' && session.action !== null) return completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof);
+  if (session.purpose === 'step_up' && session.action !== null) return withRecoveryNotice(await completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof), remaining());
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof, null, { rememberDevice: input.rememberDevice === true });
-  return result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId };
+  return withRecoveryNotice(result.status === 'authenticated' ? result : { ...result, mfaSessionId: input.mfaSessionId }, remaining());
 }
 
 async function completeStepUp(

@@ -18,15 +18,12 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { ACCOUNT_FAILURE_LIMIT, type Millis, type TenantStore, type ThrottleScope, type UserRecord } from '../store/index.ts';
+import { ACCOUNT_FAILURE_LIMIT, IDENTIFIER_FAILURE_WINDOW_MS, IP_FAILURE_LIMIT, IP_FAILURE_WINDOW_MS } from '../core/index.ts';
+import type { Millis, TenantStore, ThrottleScope, UserRecord } from '../store/index.ts';
 import { attemptWithinLimit } from './factor-verify.ts';
 
-/** Failed password sign-ins one IP (an IPv4 address, or an IPv6 /64) may make in one tenant per window. */
-export const IP_FAILURE_LIMIT = 50;
-/** The fixed window of the per-IP count. */
-export const IP_FAILURE_WINDOW_MS = 15 * 60_000;
-/** The window of an unknown identifier's stand-in count (its rows are swept after it). */
-export const IDENTIFIER_FAILURE_WINDOW_MS = 15 * 60_000;
+// The limits are defined in src/core/limits.ts; re-exported for the callers that import them from here.
+export { IDENTIFIER_FAILURE_WINDOW_MS, IP_FAILURE_LIMIT, IP_FAILURE_WINDOW_MS } from '../core/index.ts';
 
 /** Which counter an attempt was reserved on (recorded in `user.signin_failed`). */
 export type SigninPath = 'known_device' | 'unknown_device' | 'unknown_identifier';

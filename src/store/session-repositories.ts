@@ -19,7 +19,7 @@ import type {
   TrustedDeviceRepository,
   RememberedDeviceRecord,
 } from './types.ts';
-import { ACCOUNT_FAILURE_LIMIT, FACTOR_COOL_DOWN_MS, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET } from './types.ts';
+import { ACCOUNT_FAILURE_LIMIT, FACTOR_COOL_DOWN_MS, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET } from '../core/index.ts';
 
 interface ReservedRow {
   attempts: number | string;

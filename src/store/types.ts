@@ -53,14 +53,8 @@ export interface PageOptions {
 // ---------------------------------------------------------------------------------------------------------------
 // Failure counters (SECURITY rule 3)
 
-/** At most 10 consecutive failures per factor before a cool-down. */
-export const FACTOR_FAILURE_LIMIT = 10;
-/** Default cool-down of a factor that reached its failure limit. */
-export const FACTOR_COOL_DOWN_MS = 15 * 60_000;
-/** At most 100 consecutive failures per account (NIST SP 800-63B 3.2.2). */
-export const ACCOUNT_FAILURE_LIMIT = 100;
-/** `lockedUntil` of a lock that lasts until a reset from an authenticated session (no cool-down). */
-export const LOCKED_UNTIL_RESET = Number.MAX_SAFE_INTEGER;
+// The limits are defined in src/core/limits.ts; re-exported here for the callers that still import them from the store.
+export { ACCOUNT_FAILURE_LIMIT, FACTOR_COOL_DOWN_MS, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET } from '../core/limits.ts';
 
 /**
  * The state of a consecutive-failure counter right after one atomic increment.
@@ -375,6 +369,12 @@ export interface UserRepository {
    * ends the runs of failures as `resetSigninFailures` does (not on a locked account). True when the user exists.
    */
   completeSignin(id: string, at: Millis, options: { readonly mfa: boolean; readonly resetFailures: boolean }): Promise<boolean>;
+  /**
+   * Replaces the password hash by `newHash` (the same password under the current parameters) only while it is still
+   * `verifiedHash`, the one a sign-in just verified (one conditional UPDATE): a password changed in between stays.
+   * True when this call replaced it.
+   */
+  rehashPassword(id: string, verifiedHash: string, newHash: string, now: Millis): Promise<boolean>;
   /** Lifts the account lock and clears the failure count (the audited admin unlock; nothing else calls it). */
   unlock(id: string): Promise<boolean>;
   /**

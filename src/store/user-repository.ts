@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Selectable, type Updateable } from 'kysely';
 import { bool, changed, failureState, normalizeEmail, num, numOrNull, pageSize, parseJsonArray, textCursor, toPage, write, type Binding } from './kysely-support.ts';
 import type { UsersTable } from './schema.ts';
-import { ACCOUNT_FAILURE_LIMIT, LOCKED_UNTIL_RESET, type UserPatch, type UserRecord, type UserRepository } from './types.ts';
+import { ACCOUNT_FAILURE_LIMIT, LOCKED_UNTIL_RESET } from '../core/index.ts';
+import type { UserPatch, UserRecord, UserRepository } from './types.ts';
 
 function toUser(row: Selectable<UsersTable>): UserRecord {
   return {
@@ -163,6 +164,17 @@ export function userRepository(b: Binding, tenantId: string): UserRepository {
           .where('tenant_id', '=', tenantId)
           .where('id', '=', id)
           .where('locked_until', 'is', null)
+          .executeTakeFirst(),
+      ),
+    // Conditional on the hash that was verified: a password changed meanwhile is never overwritten by a rehash of the old.
+    rehashPassword: async (id, verifiedHash, newHash, now) =>
+      changed(
+        await db
+          .updateTable('users')
+          .set({ password_hash: newHash, updated_at: now })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .where('password_hash', '=', verifiedHash)
           .executeTakeFirst(),
       ),
     unlock: async (id) =>

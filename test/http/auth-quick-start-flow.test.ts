@@ -192,13 +192,14 @@ forEachDialect((dialect) => {
       later.push(await api(h, readme, 'POST', '/auth/mfa/verify', { mfaSessionId: third.body.mfaSessionId, method: 'totp', code }));
       expectError(later.at(-1) as ApiResult, 400, 'MFA_CODE_INVALID');
 
-      // 5. A recovery code works once; how many remain is told by the factor listing (no longer by verify).
+      // 5. A recovery code works once; the answer says how many remain (a warning only at two or fewer).
       const withCode = await api(h, readme, 'POST', '/auth/mfa/verify', { mfaSessionId: third.body.mfaSessionId, method: 'recovery_codes', code: (codes[0] ?? '').toUpperCase() });
       later.push(withCode);
       expectStatus(withCode, 200);
       assert.equal(withCode.body.status, 'authenticated');
       assert.equal(withCode.body.verified, true);
-      assert.equal(withCode.body.recoveryCodesRemaining, undefined);
+      assert.equal(withCode.body.recoveryCodesRemaining, 9);
+      assert.equal(withCode.body.warnings, undefined);
       const fourth = await api(h, readme, 'POST', '/auth/signin', { tenant: 'acme', identifier: 'ada@example.com', password: PASSWORD, context });
       later.push(fourth);
       later.push(await api(h, readme, 'POST', '/auth/mfa/verify', { mfaSessionId: fourth.body.mfaSessionId, method: 'recovery_codes', code: codes[0] }));

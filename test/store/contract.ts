@@ -422,6 +422,17 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal(await t.users.recordUnknownDeviceFailure(randomUUID(), NOW), null);
       });
 
+      it('rehashPassword replaces the hash only while it is still the one verified', async () => {
+        const { t } = await newTenant();
+        const user = await t.users.create({ email: 'rehash@example.com', passwordHash: 'old-hash', now: NOW });
+        assert.equal(await t.users.rehashPassword(user.id, 'not-the-hash', 'new-hash', NOW + 1), false);
+        assert.equal((await t.users.get(user.id))?.passwordHash, 'old-hash');
+        assert.equal(await t.users.rehashPassword(user.id, 'old-hash', 'new-hash', NOW + 1), true);
+        assert.equal((await t.users.get(user.id))?.passwordHash, 'new-hash');
+        assert.equal(await t.users.rehashPassword(user.id, 'old-hash', 'newer-hash', NOW + 2), false, 'a second rehash of the same verified hash finds it changed');
+        assert.equal(await t.users.rehashPassword(randomUUID(), 'old-hash', 'x', NOW), false);
+      });
+
       it('findForSignin: the user by normalised email and whether the device completed MFA for them, in one lookup', async () => {
         const { t } = await newTenant();
         const user = await newUser(t, { email: 'known@example.com' });

@@ -9895,6 +9895,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -9953,6 +9957,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -9994,6 +10002,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10035,6 +10047,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10250,6 +10266,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -10308,6 +10328,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10349,6 +10373,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10390,6 +10418,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -10950,6 +10982,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -11008,6 +11044,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11049,6 +11089,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11090,6 +11134,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11307,6 +11355,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -11365,6 +11417,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11406,6 +11462,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11447,6 +11507,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -11985,6 +12049,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -12043,6 +12111,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12084,6 +12156,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12125,6 +12201,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12525,6 +12605,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -12583,6 +12667,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12624,6 +12712,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -12665,6 +12757,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -13237,6 +13333,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             /** @description RFC 8176 methods of the session */
                             amr: string[];
                             acr: string;
@@ -13295,6 +13395,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -13336,6 +13440,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];
@@ -13377,6 +13485,10 @@ export interface paths {
                                 endsAt: string;
                             } | null;
                             errorCode: string | null;
+                            /** @description After an answer that spent a recovery code: how many remain */
+                            recoveryCodesRemaining?: number;
+                            /** @description Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them) */
+                            warnings?: string[];
                             mfaSessionId: string;
                             /** @description Factor types to answer with verify, strongest first */
                             methods: ("webauthn" | "totp" | "push" | "custom" | "email_otp" | "sms_otp" | "recovery_codes")[];

@@ -27,11 +27,15 @@ const NAMED_SETS: Record<NamedFactorSet, readonly FactorType[]> = {
 };
 const ADAPTIVE_TRIGGERS = ['new_device', 'new_ip', 'new_country', 'impossible_travel'];
 
-/** Rule 3: the types of the user's usable factors that the policy accepts routinely. */
-function referenceAcceptable(p: Policy, user: DecisionUser): FactorType[] {
+/**
+ * Rule 3: the types of the user's usable factors that the policy accepts routinely. With `offered` false, before
+ * downgrade protection narrows them to the phishing-resistant ones: what `minFactors` counts (rule 4) is what the user
+ * holds, not what a challenge offers.
+ */
+function referenceAcceptable(p: Policy, user: DecisionUser, offered = true): FactorType[] {
   const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
   const usable = user.factors.filter((f) => f.status === 'active' && (f.type !== 'recovery_codes' || (f.remaining ?? 1) > 0)).map((f) => f.type);
-  const passkeyHolder = p.downgradeProtection && usable.includes('webauthn') && named.includes('webauthn');
+  const passkeyHolder = offered && p.downgradeProtection && usable.includes('webauthn') && named.includes('webauthn');
   return usable.filter(
     (t) =>
       named.includes(t) &&
@@ -41,6 +45,20 @@ function referenceAcceptable(p: Policy, user: DecisionUser): FactorType[] {
   );
 }
 
+/** The types of the user's active factors other than recovery codes, acceptable or not. */
+function referenceHeld(user: DecisionUser): FactorType[] {
+  return [...new Set(user.factors.filter((f) => f.status === 'active' && f.type !== 'recovery_codes').map((f) => f.type))];
+}
+
+/** What a sign-in challenge offers: the acceptable factors, or by rule 7 the strongest held ones. */
+function referenceOffer(p: Policy, user: DecisionUser): FactorType[] {
+  const acceptable = referenceAcceptable(p, user);
+  if (acceptable.length > 0) return acceptable;
+  const held = referenceHeld(user);
+  const top = Math.max(...held.map(factorStrength));
+  return held.filter((t) => factorStrength(t) === top);
+}
+
 function referenceOutcome(i: DecisionInput): Outcome {
   const p = i.policy.values;
   const { user, now, risk } = i;
@@ -48,16 +66,11 @@ function referenceOutcome(i: DecisionInput): Outcome {
   const exempt = user.roles.some((r) => p.exemptRoles.includes(r)) || (user.exemptUntil != null && now < user.exemptUntil);
   if (exempt && !i.application.firstParty) return 'allow'; // rule 2, floors still apply
   const acceptable = referenceAcceptable(p, user);
-  const counted = new Set(acceptable.filter((t) => t !== 'recovery_codes')).size;
-  if (p.enrollment === 'required' && counted < p.minFactors) { // rule 4
-    const anchor = user.firstSignInAt ?? now;
-    const span = p.gracePeriodDays * DAY_MS;
-    const changedAt = i.policy.changedAt;
-    const fresh = p.forceReenrollOnChange && changedAt !== null && changedAt > anchor ? changedAt + span : -Infinity;
-    const graceEnds = Math.max(anchor + span, fresh, user.graceUntil ?? -Infinity);
-    if (now >= graceEnds) return 'enroll';
-  }
-  if (acceptable.length === 0) return 'allow'; // rules 4 (inside grace) and 6
+  const counted = new Set(referenceAcceptable(p, user, false).filter((t) => t !== 'recovery_codes')).size;
+  if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll'; // rule 4
+  // Rules 4 (inside grace) and 6; rule 7: a user holding factors the policy no longer accepts is challenged like one
+  // holding an acceptable factor (with the strongest they hold), never let in on the password where a challenge is due.
+  if (acceptable.length === 0 && referenceHeld(user).length === 0) return 'allow';
   if (i.application.firstParty || p.challenge === 'always') return 'challenge'; // rule 5
   if (p.challenge === 'never') return 'allow';
   if (risk.status === 'unavailable') return 'challenge';
@@ -70,6 +83,44 @@ function referenceOutcome(i: DecisionInput): Outcome {
   const vouched = (code: string): boolean => rememberedValid && (code === 'new_device' || code === 'new_ip');
   const triggered = risk.signals.some((s) => ADAPTIVE_TRIGGERS.includes(s.code) && !vouched(s.code)) || expiredTrust || (remembered !== null && !rememberedValid);
   return triggered || risk.score >= p.risk.challengeAt ? 'challenge' : 'allow';
+}
+
+/**
+ * Grace is over (rule 4's window, restated). The first sign-in's window is for a first enrollment: a user who
+ * completed MFA before and holds no active factor now (reset) does not get it again; a forced window or re-grant does.
+ */
+function referenceGraceOver(i: DecisionInput): boolean {
+  const p = i.policy.values;
+  const { user, now } = i;
+  const anchor = user.firstSignInAt ?? now;
+  const holdsNothing = !user.factors.some((f) => f.status === 'active');
+  const span = p.gracePeriodDays * DAY_MS;
+  const firstWindow = user.completedMfaBefore === true && holdsNothing ? 0 : span;
+  const changedAt = i.policy.changedAt;
+  const fresh = p.forceReenrollOnChange && changedAt !== null && changedAt > anchor ? changedAt + span : -Infinity;
+  return now >= Math.max(anchor + firstWindow, fresh, user.graceUntil ?? -Infinity);
+}
+
+/**
+ * The second decision of a sign-in whose challenge was answered with a recovery code (`completed` = password, then
+ * a recovery code), whatever number of codes the decision sees left — the one just spent may be the last. Where the
+ * set allows recovery codes routinely (and downgrade protection does not hold them back), the code is a second
+ * factor like any other; elsewhere it is break-glass and the enrollment wall follows (DESIGN §3).
+ */
+function referenceAfterRecoveryCode(i: DecisionInput): Outcome {
+  const p = i.policy.values;
+  const { user, now, risk } = i;
+  if (risk.status === 'ok' && risk.score >= p.risk.blockAt) return 'block';
+  const exempt = user.roles.some((r) => p.exemptRoles.includes(r)) || (user.exemptUntil != null && now < user.exemptUntil);
+  if (exempt && !i.application.firstParty) return 'allow';
+  const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
+  const active = user.factors.filter((f) => f.status === 'active').map((f) => f.type);
+  const passkeyHolder = p.downgradeProtection && active.includes('webauthn') && named.includes('webauthn');
+  const routine = named.includes('recovery_codes') && p.recoveryCodes.enabled && !passkeyHolder;
+  if (!routine) return 'enroll';
+  const counted = new Set(referenceAcceptable(p, user, false).filter((t) => t !== 'recovery_codes')).size;
+  if (p.enrollment === 'required' && counted < p.minFactors && referenceGraceOver(i)) return 'enroll';
+  return 'allow';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -145,6 +196,7 @@ const user: fc.Arbitrary<DecisionUser> = fc.record({
   graceUntil: fc.option(instant, { nil: null }),
   hasPhone: fc.boolean(),
   exemptUntil: fc.option(instant, { nil: null }),
+  completedMfaBefore: fc.boolean(),
 });
 
 const risk: fc.Arbitrary<RiskAssessment> = fc.oneof(
@@ -212,12 +264,89 @@ describe('decide agrees with the reference model', () => {
     );
   });
 
-  test('the methods offered are exactly the reference\'s acceptable factor types, whenever decide challenges on sign-in', () => {
+  test('the methods offered are exactly the reference\'s acceptable factor types (or by rule 7 the strongest held), whenever decide challenges on sign-in', () => {
     fc.assert(
       fc.property(decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) }), (input) => {
         const d = decide(input);
         if (d.outcome !== 'challenge') return;
-        assert.deepEqual(new Set(d.methods), new Set(referenceAcceptable(input.policy.values, input.user)));
+        assert.deepEqual(new Set(d.methods), new Set(referenceOffer(input.policy.values, input.user)));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('decide agrees with the reference model after a recovery code (the flow\'s second decision)', () => {
+  /** A user who answered with a recovery code holds a batch: with the code just spent, 0 to 9 remain. */
+  const holdsCodes = user.chain((u) =>
+    fc.integer({ min: 0, max: 9 }).map((remaining): DecisionUser => ({ ...u, factors: [...u.factors.filter((f) => f.type !== 'recovery_codes'), { id: 'rc', type: 'recovery_codes', status: 'active', remaining }] })),
+  );
+  const afterCode = decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([{ method: 'password' }, { method: 'recovery_codes' }]), user: holdsCodes });
+
+  test('a recovery code is a second factor where the set allows it routinely, and break-glass (the wall) only elsewhere — the last code included', () => {
+    fc.assert(
+      fc.property(afterCode, (input) => {
+        const d = decide(input);
+        assert.equal(d.outcome, referenceAfterRecoveryCode(input), JSON.stringify(d.reasons));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test('the outcome after a recovery code does not depend on how many codes are left (the last one is no different)', () => {
+    fc.assert(
+      fc.property(afterCode, fc.integer({ min: 1, max: 9 }), (input, left) => {
+        const withLeft = (n: number): DecisionInput => ({ ...input, user: { ...input.user, factors: input.user.factors.map((f) => (f.type === 'recovery_codes' ? { ...f, remaining: n } : f)) } });
+        assert.equal(decide(withLeft(0)).outcome, decide(withLeft(left)).outcome);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('the enrollment wall (rule 4, WeftID)', () => {
+  const firstDecision = decisionInput({ purpose: fc.constant({ kind: 'signin' }), completed: fc.constant([]) });
+
+  test('a user holding an active factor meets the wall only after a challenge of one they hold', () => {
+    fc.assert(
+      fc.property(firstDecision, (input) => {
+        const d = decide(input);
+        if (d.outcome !== 'enroll') return;
+        const holds = input.user.factors.some((f) => f.status === 'active' && f.type !== 'recovery_codes');
+        if (holds) assert.ok(d.methods.length > 0, JSON.stringify(d.reasons));
+        for (const m of d.methods) assert.ok(input.user.factors.some((f) => f.status === 'active' && f.type === m), `${m} is held`);
+      }),
+      RUNS,
+    );
+  });
+
+  test('once that factor is answered, the wall asks nothing more: enrollment opens (no second challenge)', () => {
+    fc.assert(
+      fc.property(firstDecision, (input) => {
+        const first = decide(input);
+        fc.pre(first.outcome === 'enroll' && first.methods.length > 0);
+        const second = decide({ ...input, completed: [{ method: 'password' }, { method: first.methods[0] as FactorType, userVerified: true }] });
+        assert.equal(second.outcome, 'enroll', JSON.stringify(second.reasons));
+        assert.deepEqual(second.methods, []);
+        assert.equal(second.recovery, false);
+      }),
+      RUNS,
+    );
+  });
+
+  test('the wall offers only types that satisfy the policy and that the user does not already count', () => {
+    fc.assert(
+      fc.property(firstDecision, (input) => {
+        const d = decide(input);
+        if (d.outcome !== 'enroll') return;
+        const p = input.policy.values;
+        const named = typeof p.acceptableFactors === 'string' ? NAMED_SETS[p.acceptableFactors] : p.acceptableFactors;
+        const counted = new Set(referenceAcceptable(p, input.user, false));
+        for (const t of d.enrollOptions) {
+          assert.ok(named.includes(t) && p.allowedFactors.includes(t), `${t} is acceptable and allowed`);
+          assert.ok(!(p.strength === 'enhanced' && (t === 'email_otp' || t === 'sms_otp')), `${t} under enhanced`);
+          assert.ok(!counted.has(t), `${t} is already held and counted: enrolling it again would not meet minFactors`);
+        }
       }),
       RUNS,
     );

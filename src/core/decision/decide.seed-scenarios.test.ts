@@ -36,6 +36,8 @@ interface Given {
   readonly firstSignInAt?: number | null;
   readonly graceUntil?: number | null;
   readonly exemptUntil?: number | null;
+  /** The user completed MFA before (users.lastMfaAt is set). */
+  readonly completedMfaBefore?: boolean;
   readonly purpose?: Purpose;
   /** A score (no signals), a score with signals, or `'unavailable'`. */
   readonly risk?: number | readonly [number, ...string[]] | 'unavailable';
@@ -84,6 +86,7 @@ function inputOf(g: Given): DecisionInput {
     firstSignInAt: g.firstSignInAt === undefined ? NOW - 90 * DAY_MS : g.firstSignInAt,
     graceUntil: g.graceUntil ?? null,
     exemptUntil: g.exemptUntil ?? null,
+    completedMfaBefore: g.completedMfaBefore ?? false,
   };
   return {
     policy: policyOf(g),
@@ -350,6 +353,28 @@ describe('AxisSynapse grace', () => {
       check: (d) => assert.ok(d.enrollOptions.length > 0),
     },
     {
+      name: 'a user reset by an admin (MFA done before, no factor left) inside their first grace window meets the wall, not a password-only session',
+      given: { tenant: REQUIRED, firstSignInAt: NOW - 2 * DAY_MS, completedMfaBefore: true },
+      outcome: 'enroll',
+      errorCode: 'MFA_REQUIRED_NO_FACTOR',
+      methods: [],
+      reasons: ['grace_spent', 'enrollment_required'],
+    },
+    {
+      name: 'an admin re-grant still lets a reset user in with the banner (the one way in without a factor)',
+      given: { tenant: REQUIRED, firstSignInAt: NOW - 2 * DAY_MS, completedMfaBefore: true, graceUntil: NOW + DAY_MS },
+      outcome: 'allow',
+      grace: { active: true, endsAt: NOW + DAY_MS },
+    },
+    {
+      name: 'a user who completed MFA and still holds a factor keeps the first grace window (rule 7: challenged, shown the upgrade)',
+      given: { tenant: { ...REQUIRED, acceptableFactors: 'phishing_resistant', challenge: 'always' }, firstSignInAt: NOW - 2 * DAY_MS, completedMfaBefore: true, factors: ['totp'] },
+      outcome: 'challenge',
+      methods: ['totp'],
+      check: (d) => assert.equal(d.grace?.active, true),
+    },
+
+    {
       name: 'day 13 of the default grace: still allowed',
       given: { tenant: REQUIRED, firstSignInAt: NOW - 13 * DAY_MS },
       outcome: 'allow',
@@ -440,6 +465,59 @@ describe('AxisSynapse grace', () => {
     assert.ok((input.policy.changedAt ?? 0) > anchor);
     assert.equal(input.policy.values.forceReenrollOnChange, false);
   });
+});
+
+describe('rule 7: never weaker than before', () => {
+  const tightened: PolicyLayer = { acceptableFactors: 'phishing_resistant', challenge: 'always' };
+  run([
+    {
+      name: 'optional, a TOTP-only user after a switch to phishing_resistant: challenged with TOTP (not let in on the password) and shown the passkey',
+      given: { tenant: tightened, factors: ['totp'] },
+      outcome: 'challenge',
+      methods: ['totp'],
+      reasons: ['factor_not_acceptable', 'never_weaker', 'challenge_always'],
+      notReasons: ['optional_no_factor'],
+    },
+    {
+      name: 'optional, once the held TOTP is answered: allowed, with the upgrade in enrollOptions',
+      given: { tenant: tightened, factors: ['totp'], completed: ['password', 'totp'] },
+      outcome: 'allow',
+      enrollOptions: ['webauthn'],
+      last: 'mfa_satisfied',
+    },
+    {
+      name: 'the strongest factor held is the one challenged: TOTP, not the email code, under phishing_resistant',
+      given: { tenant: tightened, factors: ['email_otp', 'totp'] },
+      outcome: 'challenge',
+      methods: ['totp'],
+    },
+    {
+      name: 'inside grace under required, the same: challenged with the held TOTP, grace shown',
+      given: { tenant: { ...tightened, enrollment: 'required' }, factors: ['totp'], firstSignInAt: NOW - DAY_MS },
+      outcome: 'challenge',
+      methods: ['totp'],
+      check: (d) => assert.equal(d.grace?.active, true),
+    },
+    {
+      name: 'where no challenge is due (adaptive, low risk) the user is let in, with the upgrade shown',
+      given: { tenant: { acceptableFactors: 'phishing_resistant' }, factors: ['totp'] },
+      outcome: 'allow',
+      enrollOptions: ['webauthn'],
+      last: 'adaptive_low_risk',
+    },
+    {
+      name: 'adaptive with a new country: the held TOTP is challenged',
+      given: { tenant: { acceptableFactors: 'phishing_resistant' }, factors: ['totp'], risk: [25, 'new_country'] },
+      outcome: 'challenge',
+      methods: ['totp'],
+    },
+    {
+      name: 'a user holding nothing is still let in under optional (rule 6)',
+      given: { tenant: tightened },
+      outcome: 'allow',
+      last: 'optional_no_factor',
+    },
+  ]);
 });
 
 describe('exemptions', () => {
@@ -573,6 +651,39 @@ describe('acceptable factor sets', () => {
       last: 'mfa_satisfied',
     },
     {
+      name: 'the user\'s last recovery code under any (the batch now used up) is a routine second factor: a TOTP holder is allowed, not walled',
+      given: { tenant: { ...REQUIRED, challenge: 'always' }, factors: ['totp', ['recovery_codes', 0]], completed: ['password', 'recovery_codes'] },
+      outcome: 'allow',
+      last: 'mfa_satisfied',
+      notReasons: ['break_glass_recovery'],
+    },
+    {
+      name: 'the last recovery code under any, read before it was spent (1 left), decides the same: allow',
+      given: { tenant: { ...REQUIRED, challenge: 'always' }, factors: ['totp', ['recovery_codes', 1]], completed: ['password', 'recovery_codes'] },
+      outcome: 'allow',
+      last: 'mfa_satisfied',
+    },
+    {
+      name: 'the last recovery code under any by a user holding nothing else under required: the challenge is passed, then the wall (codes never enroll a user)',
+      given: { tenant: { ...REQUIRED, gracePeriodDays: 0 }, factors: [['recovery_codes', 0]], completed: ['password', 'recovery_codes'] },
+      outcome: 'enroll',
+      methods: [],
+      recovery: false,
+      notReasons: ['break_glass_recovery'],
+    },
+    {
+      name: 'the last recovery code under totp_webauthn is still break-glass: the enrollment wall',
+      given: { tenant: { acceptableFactors: 'totp_webauthn', challenge: 'always' }, factors: ['totp', ['recovery_codes', 0]], completed: ['password', 'recovery_codes'] },
+      outcome: 'enroll',
+      last: 'break_glass_recovery',
+    },
+    {
+      name: 'the last recovery code of a passkey holder under downgrade protection is break-glass: the enrollment wall',
+      given: { tenant: { downgradeProtection: true, challenge: 'always' }, factors: ['webauthn', 'totp', ['recovery_codes', 0]], completed: ['password', 'recovery_codes'] },
+      outcome: 'enroll',
+      last: 'break_glass_recovery',
+    },
+    {
       name: 'an explicit list of types is honoured: push and totp, not email',
       given: { tenant: { acceptableFactors: ['push', 'totp'], challenge: 'always' }, factors: ['email_otp', 'push', 'totp'] },
       outcome: 'challenge',
@@ -622,6 +733,33 @@ describe('downgrade protection', () => {
       outcome: 'enroll',
       methods: ['totp'],
       enrollOptions: ['push'],
+    },
+    {
+      name: 'minFactors 2 under downgrade protection: a passkey + TOTP holder meets the bar (TOTP counts, though only the passkey is offered)',
+      given: { tenant: { ...REQUIRED, downgradeProtection: true, minFactors: 2, challenge: 'always' }, factors: ['webauthn', 'totp'] },
+      outcome: 'challenge',
+      methods: ['webauthn'],
+    },
+    {
+      name: 'minFactors 2 under downgrade protection: a passkey-only holder is walled after the passkey and offered a second type, not a second passkey that would not count',
+      given: { tenant: { ...REQUIRED, downgradeProtection: true, minFactors: 2, allowedFactors: ['webauthn', 'totp', 'recovery_codes'] }, factors: ['webauthn'], completed: ['password', { method: 'webauthn', userVerified: true }] },
+      outcome: 'enroll',
+      methods: [],
+      enrollOptions: ['totp'],
+    },
+    {
+      name: 'minFactors 2 under downgrade protection: the passkey-only holder is challenged with the passkey (recovery codes as break-glass) before that wall',
+      given: { tenant: { ...REQUIRED, downgradeProtection: true, minFactors: 2 }, factors: ['webauthn', 'recovery_codes'] },
+      outcome: 'enroll',
+      methods: ['webauthn'],
+      recovery: true,
+    },
+    {
+      name: 'a passkey holder who used a recovery code under downgrade protection re-enrolls a passkey only (no downgrade at the break-glass wall)',
+      given: { tenant: { downgradeProtection: true, challenge: 'always', allowedFactors: ['webauthn', 'totp', 'recovery_codes'] }, factors: ['webauthn', 'totp', 'recovery_codes'], completed: ['password', 'recovery_codes'] },
+      outcome: 'enroll',
+      last: 'break_glass_recovery',
+      enrollOptions: ['webauthn'],
     },
     {
       name: 'a TOTP-only user is unaffected by downgrade protection',

@@ -37,12 +37,20 @@ function insertByStrength(list: FactorType[], type: FactorType): void {
 interface Holdings {
   /** Acceptable active factor types, strongest first. */
   readonly acceptable: FactorType[];
-  /** Acceptable types other than recovery codes (what `minFactors` counts). */
+  /**
+   * Acceptable types other than recovery codes (what `minFactors` counts). Downgrade protection narrows what is
+   * offered, not what is held: a passkey holder's TOTP still counts, or `minFactors` 2 could never be met by one.
+   */
   readonly counted: number;
   /** Active factor types other than recovery codes, acceptable or not, strongest first. */
   readonly held: FactorType[];
   /** Recovery codes remain and may be used as break-glass. */
   readonly breakGlass: boolean;
+  /**
+   * Recovery codes are a routine factor here (the set allows them and downgrade protection does not hold them back):
+   * a code completed in this flow satisfies the challenge even when it was the user's last one (DESIGN §3).
+   */
+  readonly recoveryRoutine: boolean;
   /** The user's recovery codes are all used and nothing else is held. */
   readonly recoveryExhausted: boolean;
   /** Downgrade protection is in effect: the user holds a phishing-resistant factor the policy accepts. */
@@ -88,6 +96,8 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
 
   const acceptable: FactorType[] = [];
   const held: FactorType[] = [];
+  /** Acceptable types downgrade protection keeps from being offered (they still count toward `minFactors`). */
+  const heldBack: FactorType[] = [];
   let breakGlass = false;
   let exhausted = false;
   for (const f of user.factors) {
@@ -110,6 +120,7 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
         : `${type} is not in acceptableFactors=${Array.isArray(p.acceptableFactors) ? p.acceptableFactors.join('+') : String(p.acceptableFactors)}`;
       reasons.push({ code: 'factor_not_acceptable', detail: why, source: from(policy, p.strength === 'enhanced' && factorClassOf(type) === 'channel' ? 'strength' : 'acceptableFactors') });
     } else if (holdsPhishingResistant && factorClassOf(type) !== 'phishing_resistant') {
+      if (!heldBack.includes(type)) heldBack.push(type);
       reasons.push({ code: 'downgrade_protection', detail: `${type} is not offered: the user holds a phishing-resistant factor`, source: from(policy, 'downgradeProtection') });
     } else if ((emailFirst && factorChannel(type) === 'email') || (smsFirst && factorChannel(type) === 'sms')) {
       reasons.push({ code: 'same_channel', detail: `${type} rides the channel of the first step and is not a second factor`, source: 'flow' });
@@ -122,8 +133,9 @@ function sortHoldings(input: DecisionInput, reasons: Reason[]): Holdings {
     acceptable.splice(acceptable.indexOf('recovery_codes'), 1);
     breakGlass = true;
   }
-  const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0);
-  return { acceptable, counted, held, breakGlass, recoveryExhausted: exhausted && held.length === 0, downgradeProtected: holdsPhishingResistant };
+  const counted = acceptable.length - (acceptable.includes('recovery_codes') ? 1 : 0) + heldBack.length;
+  const recoveryRoutine = set.recoveryRoutine && !holdsPhishingResistant;
+  return { acceptable, counted, held, breakGlass, recoveryRoutine, recoveryExhausted: exhausted && held.length === 0, downgradeProtected: holdsPhishingResistant };
 }
 
 /**
@@ -137,8 +149,13 @@ function enrollOptionsOf(input: DecisionInput, holdings: Holdings, replacing = f
   for (const type of p.allowedFactors) {
     if (type === 'recovery_codes' || !set.routine.has(type)) continue;
     if (type === 'sms_otp' && input.user.hasPhone !== true) continue;
-    if (!replacing && type !== 'webauthn' && holdings.held.includes(type)) continue;
-    if (holdings.downgradeProtected && factorClassOf(type) !== 'phishing_resistant') continue;
+    // A type already held (and acceptable, as every type here is) is not offered again, passkeys included: only
+    // distinct acceptable types meet `minFactors`, so another passkey would leave the user at the wall. (A user adds
+    // a second passkey through a voluntary enrollment, not here.)
+    if (!replacing && holdings.held.includes(type)) continue;
+    // Replacing a lost factor after break-glass, a passkey holder re-enrolls a phishing-resistant one (no downgrade by
+    // the back door). Short of `minFactors`, they need another type: a second passkey would not count.
+    if (holdings.downgradeProtected && replacing && factorClassOf(type) !== 'phishing_resistant') continue;
     insertByStrength(options, type);
   }
   return options;
@@ -159,11 +176,22 @@ function graceOf(p: Policy, input: DecisionInput): Grace {
   const { user, now } = input;
   const anchor = user.firstSignInAt ?? now;
   const span = p.gracePeriodDays * DAY_MS;
-  let endsAt = anchor + span;
+  let endsAt = graceSpent(input) ? anchor : anchor + span;
   const changedAt = input.policy.changedAt;
   if (p.forceReenrollOnChange && changedAt !== null && changedAt > anchor) endsAt = Math.max(endsAt, changedAt + span);
   if (user.graceUntil !== null) endsAt = Math.max(endsAt, user.graceUntil);
   return { active: now < endsAt, endsAt, existed: endsAt > anchor };
+}
+
+/**
+ * The first sign-in's window was for enrolling a first factor: a user who completed MFA before and holds no active
+ * factor now (an admin reset, or every factor removed) used it. Only a forced window or an admin re-grant remains.
+ * (A used-up batch of recovery codes is still held: the decision after its last code is no different from before.)
+ */
+function graceSpent(input: DecisionInput): boolean {
+  if (input.user.completedMfaBefore !== true) return false;
+  for (const f of input.user.factors) if (f.status === 'active') return false;
+  return true;
 }
 
 const NONE: readonly CompletedStep[] = [];
@@ -173,9 +201,17 @@ function completedWith(input: DecisionInput, method: CompletedStep['method']): b
   return false;
 }
 
-function completedAcceptably(input: DecisionInput, acceptable: readonly FactorType[]): FactorType | null {
+/**
+ * The factor completed in this flow that satisfies the policy. A recovery code counts wherever recovery codes are
+ * routine, whether or not any remain: the decision after a verify may see the batch with the code just spent, and
+ * the user's last code is no more break-glass than their first (break-glass is only where the set does not allow
+ * them routinely, DESIGN §3).
+ */
+function completedAcceptably(input: DecisionInput, holdings: Pick<Holdings, 'acceptable' | 'recoveryRoutine'>): FactorType | null {
+  const { acceptable } = holdings;
   for (const step of input.completed ?? []) {
     if (step.method === 'password' || step.method === 'email_link' || step.method === 'sms_link') continue;
+    if (step.method === 'recovery_codes' && holdings.recoveryRoutine) return step.method;
     // A passkey without user verification is one factor (authorizer #685): it satisfies no second-factor challenge
     // by itself here unless it came after another step.
     if (step.method === 'webauthn' && step.userVerified !== true && (input.completed?.length ?? 0) < 2) continue;
@@ -273,7 +309,7 @@ function decideSignin(input: DecisionInput): Decision {
 
   // Rule 3: what the user holds that the policy accepts.
   const holdings = sortHoldings(input, reasons);
-  const satisfiedBy = completedAcceptably(input, holdings.acceptable);
+  const satisfiedBy = completedAcceptably(input, holdings);
   const usedBreakGlass = satisfiedBy === null && completedWith(input, 'recovery_codes');
 
   // Rule 4: the enrollment requirement and its grace.
@@ -281,9 +317,13 @@ function decideSignin(input: DecisionInput): Decision {
   if (p.enrollment === 'required' && holdings.counted < p.minFactors) {
     grace = graceOf(p, input);
     const need = p.minFactors === 1 ? 'an acceptable factor' : `${p.minFactors} acceptable factors`;
+    if (graceSpent(input) && (user.firstSignInAt ?? now) + p.gracePeriodDays * DAY_MS > now) {
+      reasons.push({ code: 'grace_spent', detail: 'the first sign-in\'s grace is not given again: the user completed MFA before and holds no factor now (reset or removed)', source: 'user' });
+    }
     if (grace.active) {
       reasons.push({ code: 'grace_active', detail: `enrollment=required but the user lacks ${need}; grace until ${formatInstant(grace.endsAt)}`, source: from(policy, 'gracePeriodDays') });
-      if (holdings.acceptable.length === 0 && !usedBreakGlass) {
+      // Rule 7 below challenges a user who holds factors the policy no longer accepts.
+      if (holdings.acceptable.length === 0 && holdings.held.length === 0 && !usedBreakGlass) {
         return build(input, 'allow', reasons, { grace: { active: true, endsAt: grace.endsAt }, enrollOptions: enrollOptionsOf(input, holdings) });
       }
     } else {
@@ -321,9 +361,26 @@ function decideSignin(input: DecisionInput): Decision {
     return build(input, 'allow', reasons, { grace: graceOut });
   }
 
-  // Rule 5: the challenge mode, for a user holding an acceptable factor.
-  if (holdings.acceptable.length > 0) {
-    const challenging = { methods: holdings.acceptable, recovery: holdings.breakGlass, grace: graceOut };
+  // Rule 7, never weaker than before: a user whose factors the policy no longer accepts (a TOTP-only user after a
+  // switch to phishing_resistant), while enrollment is optional or grace runs, is challenged with the strongest factor
+  // they hold wherever a challenge would be due — a password alone never suffices — and shown the upgrade.
+  let offer: readonly FactorType[] = holdings.acceptable;
+  let upgrade: FactorType[] | undefined;
+  if (offer.length === 0 && holdings.held.length > 0) {
+    const top = factorStrength(holdings.held[0] as FactorType);
+    offer = holdings.held.filter((t) => factorStrength(t) === top);
+    upgrade = enrollOptionsOf(input, holdings);
+    reasons.push({ code: 'never_weaker', detail: `no factor the user holds is acceptable; the strongest they hold (${offer.join(', ')}) is challenged where a challenge is due, and the upgrade shown`, source: 'user' });
+    const passed = completedAcceptably(input, { acceptable: holdings.held, recoveryRoutine: false });
+    if (passed !== null) {
+      reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${passed} (held, no longer acceptable) completed in this flow`, source: 'flow' });
+      return build(input, 'allow', reasons, { grace: graceOut, enrollOptions: upgrade });
+    }
+  }
+
+  // Rule 5: the challenge mode, for a user holding an acceptable factor (or, by rule 7, one they hold).
+  if (offer.length > 0) {
+    const challenging = { methods: offer, recovery: holdings.breakGlass, grace: graceOut };
     const challenge = (): Decision => build(input, 'challenge', reasons, challenging);
     if (application.firstParty || p.challenge === 'always') {
       if (application.firstParty) {
@@ -336,7 +393,7 @@ function decideSignin(input: DecisionInput): Decision {
     }
     if (p.challenge === 'never') {
       reasons.push({ code: 'challenge_never', detail: 'challenge=never', source: from(policy, 'challenge') });
-      return build(input, 'allow', reasons, { grace: graceOut });
+      return build(input, 'allow', reasons, { grace: graceOut, ...(upgrade === undefined ? {} : { enrollOptions: upgrade }) });
     }
     // adaptive
     if (risk.status === 'unavailable') {
@@ -376,10 +433,10 @@ function decideSignin(input: DecisionInput): Decision {
     }
     if (rememberedValid) {
       reasons.push({ code: 'trusted_device_skip', detail: `MFA skipped: trusted device, low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt})`, source: from(policy, 'challenge') });
-      return build(input, 'allow', reasons, { grace: graceOut, trustedDevice: true });
+      return build(input, 'allow', reasons, { grace: graceOut, trustedDevice: true, ...(upgrade === undefined ? {} : { enrollOptions: upgrade }) });
     }
     reasons.push({ code: 'adaptive_low_risk', detail: `MFA skipped: low risk (score ${risk.score} < challengeAt ${p.risk.challengeAt}, known device and network)`, source: from(policy, 'challenge') });
-    return build(input, 'allow', reasons, { grace: graceOut });
+    return build(input, 'allow', reasons, { grace: graceOut, ...(upgrade === undefined ? {} : { enrollOptions: upgrade }) });
   }
 
   // Rule 6: nothing acceptable to challenge and nothing required.
@@ -407,11 +464,11 @@ function decideStepUp(input: DecisionInput, action: string, requestedMaxAge: num
   // The step-up registry: an action may require one factor class (e.g. payment → phishing_resistant).
   const requiredClass = p.stepUp.factorClasses?.[action] ?? null;
   const ofClass = requiredClass === null ? sorted.acceptable : sorted.acceptable.filter((t) => factorClassOf(t) === requiredClass);
-  const holdings = requiredClass === null ? sorted : { ...sorted, acceptable: ofClass, counted: ofClass.filter((t) => t !== 'recovery_codes').length, breakGlass: false };
+  const holdings = requiredClass === null ? sorted : { ...sorted, acceptable: ofClass, counted: ofClass.filter((t) => t !== 'recovery_codes').length, breakGlass: false, recoveryRoutine: sorted.recoveryRoutine && requiredClass === 'recovery' };
   if (requiredClass !== null) {
     reasons.push({ code: 'step_up_factor_class', detail: `"${action}" requires a ${requiredClass} factor`, source: from(policy, 'stepUp') });
   }
-  const satisfiedBy = completedAcceptably(input, holdings.acceptable);
+  const satisfiedBy = completedAcceptably(input, holdings);
   if (satisfiedBy !== null) {
     reasons.push({ code: 'mfa_satisfied', detail: `MFA verification successful: ${satisfiedBy} completed for "${action}"`, source: 'flow' });
     return build(input, 'allow', reasons, {});

@@ -20,6 +20,12 @@ export interface DecisionUser {
   readonly firstSignInAt: number | null;
   /** Epoch ms until which an admin re-granted grace. */
   readonly graceUntil: number | null;
+  /**
+   * The user has completed MFA before (their factor may since have been reset or removed). The first sign-in's grace
+   * was for enrolling a first factor: such a user holding no factor is not given it again (DESIGN §5: the reset is the
+   * recovery path, no bypass). Absent: false.
+   */
+  readonly completedMfaBefore?: boolean;
   /** Whether the user has a phone trait (SMS can be enrolled only then). */
   readonly hasPhone?: boolean;
   /** An admin's per-user exemption, in force until this epoch ms. */

@@ -60,6 +60,7 @@ export const ACCOUNT_MESSAGES_EN = {
   'account.remove.done': 'The factor was removed.',
   'account.cancel': 'Cancel',
   'account.error.disable_blocked': 'You cannot remove this factor: your organisation requires multi-factor authentication and it is your last accepted factor. Add another one first.',
+  'account.error.disable_blocked_min_factors': 'You cannot remove this factor: your organisation requires more than one kind of second factor, and you would have too few left. Add another kind first.',
   'account.error.code': 'Error code: {code}',
   'account.error.factor_not_found': 'That factor no longer exists.',
   'account.error.already_active': 'You already have as many authenticator apps as allowed. Remove one first.',

@@ -416,6 +416,8 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
         case 'ENROLLMENT_NOT_ALLOWED':
         case 'FACTOR_ALREADY_ACTIVE':
           return stagePage(reply, ctx, { error: t('challenge.error.not_allowed'), ...extra }, 400);
+        case 'MFA_RECOVERY_CODES_EXHAUSTED':
+          return stagePage(reply, ctx, { error: t('challenge.error.exhausted'), ...extra }, 403);
         case 'MFA_SESSION_EXPIRED':
         case 'MFA_SESSION_USED':
         case 'MFA_SESSION_NOT_FOUND':
@@ -469,7 +471,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
             return advance(request, reply, ctx, result);
           }
           case 'MFA_DISABLE_BLOCKED':
-            return home(reply, ctx, { role: 'alert', id: 'account.error.disable_blocked', code: error.code }, 409);
+            return home(reply, ctx, { role: 'alert', id: error.extra?.reason === 'min_factors' ? 'account.error.disable_blocked_min_factors' : 'account.error.disable_blocked', code: error.code }, 409);
           case 'FACTOR_NOT_FOUND':
             return home(reply, ctx, { role: 'alert', id: 'account.error.factor_not_found' }, 404);
           case 'FACTOR_ALREADY_ACTIVE':

@@ -372,6 +372,8 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         case 'MFA_FACTOR_NOT_ALLOWED':
         case 'ENROLLMENT_NOT_ALLOWED':
           return show(reply, ctx, state, { error: translate('challenge.error.not_allowed'), ...extra }, 400);
+        case 'MFA_RECOVERY_CODES_EXHAUSTED':
+          return show(reply, ctx, state, { error: translate('challenge.error.exhausted'), ...extra }, 403);
         case 'MFA_SESSION_EXPIRED':
         case 'MFA_SESSION_USED':
         case 'MFA_SESSION_NOT_FOUND':

@@ -34,6 +34,7 @@ export const MESSAGES_EN = {
   'challenge.error.invalid': 'That code is not valid. Check it and try again.',
   'challenge.error.locked': 'Too many wrong codes. Wait a while, then start again.',
   'challenge.error.not_allowed': 'This method cannot be used here.',
+  'challenge.error.exhausted': 'All your recovery codes have been used. Use another method, or ask your administrator to reset MFA.',
   'wall.title': 'You need to set up multi-factor authentication',
   'wall.lead': 'Your organisation requires a second step when you sign in. Choose one to set up now.',
   'wall.option.totp': 'Authenticator app',

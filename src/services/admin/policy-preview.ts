@@ -100,7 +100,7 @@ export function mergePreviews(parts: readonly PreviewResult[]): PreviewResult {
 }
 
 function decisionUsers(
-  users: readonly { id: string; roles: readonly string[]; firstSignInAt: number | null; graceUntil: number | null; phone: string | null; exemptUntil: number | null }[],
+  users: readonly { id: string; roles: readonly string[]; firstSignInAt: number | null; graceUntil: number | null; phone: string | null; exemptUntil: number | null; lastMfaAt: number | null }[],
   factors: readonly FactorRecord[],
   remaining: ReadonlyMap<string, number>,
 ): DecisionUser[] {
@@ -119,6 +119,7 @@ function decisionUsers(
     graceUntil: u.graceUntil,
     hasPhone: u.phone !== null,
     exemptUntil: u.exemptUntil,
+    completedMfaBefore: u.lastMfaAt !== null,
   }));
 }
 

@@ -38,7 +38,7 @@ export async function revokeNonCompliantSessions(tx: Store, actor: AdminActor, t
       if (application === null || user === null) walled = false;
       else {
         const policy = await loadPolicy(t, application, user.id, now);
-        const decisionUser: DecisionUser = { id: user.id, roles: user.roles, factors: await loadUserFactors(t, user.id), firstSignInAt: user.firstSignInAt, graceUntil: user.graceUntil, hasPhone: user.phone !== null, exemptUntil: user.exemptUntil };
+        const decisionUser: DecisionUser = { id: user.id, roles: user.roles, factors: await loadUserFactors(t, user.id), firstSignInAt: user.firstSignInAt, graceUntil: user.graceUntil, hasPhone: user.phone !== null, exemptUntil: user.exemptUntil, completedMfaBefore: user.lastMfaAt !== null };
         const decision = decide({
           policy,
           application: { id: application.id, name: application.name, firstParty: application.firstParty },

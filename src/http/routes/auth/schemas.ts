@@ -64,6 +64,8 @@ const EnvelopeBase = {
   decision: DecisionView,
   grace: Grace,
   errorCode: Type.Union([Type.String(), Type.Null()]),
+  recoveryCodesRemaining: Type.Optional(Type.Integer({ minimum: 0, description: 'After an answer that spent a recovery code: how many remain' })),
+  warnings: Type.Optional(Type.Array(Type.String(), { description: 'Stable warnings for the user: recovery_codes_low (two or fewer recovery codes left; regenerate them)' })),
 };
 
 /** Fields of an answer that opens (or carries on) an MFA session. */
@@ -76,7 +78,7 @@ const OpenSession = {
 };
 
 // `additionalProperties: true`: ZewstID's fields (`mfaRequired`, `stepUpRequired`, `verified`, `expiresIn`, …) and
-// an endpoint's own extras (`factorId`, `recoveryCodes`, `recoveryCodesRemaining`) stay beside the envelope.
+// an endpoint's own extras (`factorId`, `recoveryCodes`) stay beside the envelope.
 const open = { additionalProperties: true } as const;
 
 export const AuthenticatedEnvelope = Type.Object(
