@@ -17,7 +17,7 @@ import { registerAccountPortal } from './http/account/portal.ts';
 import { registerDemoRoutes } from './http/demo/relying-party.ts';
 import { createDemo, type DemoCreated } from './services/demo.ts';
 import { hkdfSync } from 'node:crypto';
-import { generateToken, hashToken } from './http/tokens.ts';
+import { generateToken, hashToken } from './factors/tokens.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { createConfiguredRiskEngine } from './risk/setup.ts';
 import { checkSecretKey } from './services/key-check.ts';
@@ -171,7 +171,7 @@ export async function sweep(store: Store, now: number): Promise<{ abandoned: num
         event: 'mfa.abandoned',
         userId: session.userId,
         applicationId: session.applicationId,
-        data: { purpose: session.purpose, action: session.action, outcome: typeof session.decision.outcome === 'string' ? session.decision.outcome : null },
+        data: { purpose: session.purpose, action: session.action, outcome: session.state.outcome },
       });
       byTenant.set(session.tenantId, events);
     }

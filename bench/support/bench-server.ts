@@ -14,7 +14,7 @@ import { secretAad } from '../../src/factors/secret-box.ts';
 import { generateTotpSecret } from '../../src/factors/totp.ts';
 import { buildApp, type PortcullisApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/http/logger.ts';
-import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../src/factors/tokens.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import type { ApplicationRecord } from '../../src/store/index.ts';
 import { createFreshSchema, dropSchema } from '../../test/support/postgres.ts';

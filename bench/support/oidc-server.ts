@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { hashPassword } from '../../src/factors/password.ts';
-import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../src/factors/tokens.ts';
 import { oidcClientRepository } from '../../src/store/index.ts';
 import { seedTotpUsers, startBenchServer, type BenchDialect } from './bench-server.ts';
 import { parseArgs } from 'node:util';

@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppConfig, type PortcullisApp } from './app.ts';
 import { adminOf, assertTenantAccess, requireAdmin, requireApplication, type ApplicationCredentials } from './auth.ts';
-import { generateToken, hashToken, verifyHashedToken } from './tokens.ts';
+import { generateToken, hashToken, verifyHashedToken } from '../factors/tokens.ts';
 
 const config: AppConfig = { logLevel: 'silent', publicUrl: 'http://localhost:8080', trustProxy: false, rateLimitPerMinute: 0 };
 

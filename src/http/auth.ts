@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError } from '../core/index.ts';
-import { hashToken } from './tokens.ts';
+import { hashToken } from '../factors/tokens.ts';
 
 /** An authenticated admin: the token's id (for audit, `admin:<tokenId>`) and its tenant (`null` = platform-wide). */
 export interface AdminPrincipal {

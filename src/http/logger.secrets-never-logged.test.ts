@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { buildApp, type AppConfig, type PortcullisApp } from './app.ts';
 import { requireAdmin } from './auth.ts';
 import { createLogger } from './logger.ts';
-import { generateToken } from './tokens.ts';
+import { generateToken } from '../factors/tokens.ts';
 
 const config: AppConfig = { logLevel: 'trace', publicUrl: 'http://localhost:8080', trustProxy: false, rateLimitPerMinute: 0 };
 

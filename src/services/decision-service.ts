@@ -6,6 +6,7 @@ import {
   type CompletedStep,
   type Decision,
   type DecisionInput,
+  type FactorType,
   type PolicyLayer,
   type FactorClass,
   type LayerInput,
@@ -14,7 +15,7 @@ import {
   type ScopedLayer,
   type UserFactor,
 } from '../core/index.ts';
-import type { ApplicationRecord, CatalogView, FactorRecord, JsonObject, NewAuditEvent, RememberedDeviceRecord, TenantStore, UserRecord } from '../store/index.ts';
+import { flowState, type ApplicationRecord, type CatalogView, type FactorRecord, type JsonObject, type MfaFlowState, type NewAuditEvent, type RememberedDeviceRecord, type TenantStore, type UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
 import { createRiskEngine, type RiskEngine } from '../risk/engine.ts';
 import { deviceKeyOf, scoreCollection, type RequestContext, type RiskResult } from './risk.ts';
@@ -133,6 +134,26 @@ export interface Evaluation {
    * are pushed there for the caller to append with its own (one multi-row statement) in the same transaction.
    */
   readonly writeAudit: (tenant: TenantStore, into?: NewAuditEvent[]) => Promise<void>;
+}
+
+/**
+ * The flow state an MFA session keeps for a decision: its outcome, break-glass, the enrollment options shown, its
+ * reasons and record, and the request context (never a token) for the decisions the flow runs again.
+ */
+export function flowStateOf(decision: Decision, policy: ResolvedPolicy, input: { enrollOptions: readonly FactorType[]; context: RequestContext }): MfaFlowState {
+  return flowState({
+    outcome: decision.outcome,
+    recovery: decision.recovery,
+    enrollOptions: input.enrollOptions,
+    reasons: decision.reasons.map((r) => ({ code: r.code, detail: r.detail, source: r.source })),
+    context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null, ipUnparsable: input.context.ipUnparsable ?? null },
+    decision: decisionRecord(decision, policy),
+  });
+}
+
+/** The request context kept in a flow state, as the services read it. */
+export function contextOfFlow(state: MfaFlowState): RequestContext {
+  return { ...state.context };
 }
 
 /** The JSON form of a decision kept in audit records and MFA sessions (no secrets: decisions hold none). */

@@ -11,7 +11,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { PolicyLayer } from '../core/index.ts';
 import { hashPassword } from '../factors/password.ts';
-import { hashToken } from '../http/tokens.ts';
+import { hashToken } from '../factors/tokens.ts';
 import type { OidcClientRepository } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
 

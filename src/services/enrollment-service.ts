@@ -1,6 +1,7 @@
+import { removalEvent } from './factor-registry.ts';
 import { randomUUID } from 'node:crypto';
 import { acceptableSetOf, PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
-import type { FactorRecord, MfaSessionRecord, Store, TenantStore, UserRecord } from '../store/index.ts';
+import { flowState, type FactorRecord, type MfaSessionRecord, type Store, type TenantStore, type UserRecord } from '../store/index.ts';
 import { loadPolicy } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
@@ -10,7 +11,7 @@ import { enrollableOptions, MFA_SESSION_TTL_MS, type FlowResult } from './flow-r
 import { actorOf, concludeAfterEnrollment, loadTenantUser, openSession, type Caller, type UserRef } from './flow-service.ts';
 import { downgradeSessionsUsing, freshnessFor, MANAGE_MFA_ACTION, openLoginSession } from './login-sessions.ts';
 import type { RequestContext } from './risk.ts';
-import { issueToken } from './session-token.ts';
+import { issueToken } from '../factors/tokens.ts';
 import { pausePoint } from '../testing/pause-point.ts';
 
 /** A pending factor that is not confirmed in this time is swept; it never counts meanwhile (SECURITY rule 5). */
@@ -70,7 +71,7 @@ export async function startEnrollment(deps: ServiceDeps, caller: Caller, input: 
     applicationId: caller.application.id,
     purpose: 'enrollment',
     methods: [],
-    decision: { outcome: 'enroll', enrollOptions, context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null } },
+    state: flowState({ outcome: 'enroll', enrollOptions, context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null, ipUnparsable: null } }),
     completed: [],
     loginSessionId: sessionId,
     expiresAt: now + MFA_SESSION_TTL_MS,
@@ -85,14 +86,14 @@ function usedBreakGlass(session: { completed: readonly { method: string }[] }): 
 }
 
 /** The session may enroll now: a voluntary enrollment, or a sign-in at the enrollment wall whose challenge is done. */
-export function assertMayEnroll(session: { purpose: string; methods: readonly string[]; decision: Record<string, unknown> }, type: FactorType): void {
+export function assertMayEnroll(session: Pick<MfaSessionRecord, 'purpose' | 'methods' | 'state'>, type: FactorType): void {
   // At the wall, enrollment opens once nothing is left to present: no factor to challenge, and no held recovery code
   // still to be presented as break-glass (a user who holds only recovery codes presents one first).
-  const atWall = session.purpose === 'signin' && session.decision.outcome === 'enroll' && session.methods.length === 0 && session.decision.recovery !== true;
+  const atWall = session.purpose === 'signin' && session.state.outcome === 'enroll' && session.methods.length === 0 && !session.state.recovery;
   if (session.purpose !== 'enrollment' && !atWall) {
     throw new PortcullisError('ENROLLMENT_NOT_ALLOWED', 'Enrollment is not open in this MFA session; answer the challenge first.');
   }
-  const options = Array.isArray(session.decision.enrollOptions) ? (session.decision.enrollOptions as string[]) : [];
+  const options = session.state.enrollOptions;
   if (!options.includes(type)) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', `The policy does not allow enrolling ${type} here.`, { extra: { enrollOptions: options } });
 }
 
@@ -130,7 +131,7 @@ export async function beginTotpEnrollment(deps: ServiceDeps, caller: Caller, inp
   const { pending, display } = await totpFactor.beginEnrollment(ctx, { issuer, account: user.email });
   const created = await deps.store.transaction(async (tx) => {
     const t = tx.forTenant(tenant.tenantId);
-    if (!(await t.mfaSessions.update(session.id, { decision: { ...session.decision, pendingFactorId: factorId } }, now, session.completed))) return false;
+    if (!(await t.mfaSessions.update(session.id, { state: { ...session.state, pendingFactorId: factorId } }, now, session.completed))) return false;
     await t.factors.create({ id: factorId, userId: user.id, type: 'totp', status: 'pending', label: input.label ?? 'Authenticator app', secretEnc: pending.secretEnc, expiresAt: now + PENDING_FACTOR_TTL_MS, now });
     return true;
   });
@@ -247,7 +248,7 @@ export async function confirmTotpEnrollment(deps: ServiceDeps, caller: Caller, i
   const opened = await openSession(deps, caller, input.mfaSessionId);
   const { tenant, session, user } = opened;
   assertMayEnroll(session, 'totp');
-  const factor = session.decision.pendingFactorId === input.factorId ? await tenant.factors.get(input.factorId) : null;
+  const factor = session.state.pendingFactorId === input.factorId ? await tenant.factors.get(input.factorId) : null;
   const now = deps.now();
   // This session's own factor already active: a twin confirmation won the session (409, not "not found").
   if (factor !== null && factor.userId === user.id && factor.status === 'active') throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
@@ -331,7 +332,7 @@ export async function removeOwnFactor(deps: ServiceDeps, caller: Caller, input: 
     await t.trustedDevices.revokeAll(user.id);
     const downgraded = await downgradeSessionsUsing(t, user.id, [target.id], now);
     // One passkey revoked alone (WeftID): the user's other passkeys and factors stay.
-    await t.audit.append({ ...base, subject: target.id, event: target.type === 'webauthn' ? 'mfa.passkey_revoked' : 'mfa.factor_removed', data: { type: target.type, sessionsDowngraded: downgraded } });
+    await t.audit.append({ ...base, subject: target.id, event: removalEvent(target.type), data: { type: target.type, sessionsDowngraded: downgraded } });
     return downgraded;
   });
   if (typeof outcome !== 'number') {

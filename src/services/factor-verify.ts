@@ -1,10 +1,7 @@
 import { ACCOUNT_FAILURE_LIMIT, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, PortcullisError, type CompletedStep, type FactorType } from '../core/index.ts';
 import type { FactorRecord, NewAuditEvent, TenantStore, UserRecord } from '../store/index.ts';
-import { recoveryCodesFactor } from '../factors/recovery-codes-factor.ts';
-import { totpFactor } from '../factors/totp-factor.ts';
-import { challengeId, challengeOf, credentialOf, parseAuthenticationResponse, verifyAssertion } from '../factors/webauthn-factor.ts';
-import { catalogOf, type Caller } from './tenant-access.ts';
-import { DEFAULT_WEBAUTHN_CONFIG, relyingPartyFor } from './webauthn-settings.ts';
+import { FACTOR_VERIFIERS, type ProofOutcome } from './factor-registry.ts';
+import type { Caller } from './tenant-access.ts';
 import type { KnownFactors } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 
@@ -71,7 +68,7 @@ export interface CheckedProof {
 }
 
 /**
- * Checks one proof (a TOTP or a recovery code) for a user: lock checks first (a correct code during a lockout still
+ * Checks one proof of any registered factor type (src/services/factor-registry.ts) for a user: lock checks first (a correct code during a lockout still
  * fails), then the attempt is counted against the factor's and the account's limits (shared by all nodes and
  * paths, rule 3) and evaluated only within them, then the verifier. A verifier that fails (a secret that no longer
  * opens) gives the reservations back and answers 503: it is not the user's failure. Returns the checked proof;
@@ -88,9 +85,8 @@ export async function checkFactorProof(
   const now = deps.now();
   const activeFactors = await tenant.factors.listActiveWithRecoveryCount(user.id);
   const factors = activeFactors.factors.filter((f) => f.type === method);
-  // A WebAuthn answer names its credential: the attempt is counted on that factor when it is the user's.
-  const assertion = method === 'webauthn' ? parseAuthenticationResponse(code) : null;
-  const factor = factors.find((f) => assertion !== null && f.credentialId === assertion.id) ?? factors[0];
+  const verifier = FACTOR_VERIFIERS[method];
+  const factor = verifier?.pick?.(factors, code) ?? factors[0];
   if (factor === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `The user has no active ${method} factor.`);
   const failed = (data: Record<string, string | number | boolean | null>): Promise<unknown> =>
     tenant.audit.append({ at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject: factor.id, event: 'user.mfa_failed', data: { method, ...data } });
@@ -101,14 +97,14 @@ export async function checkFactorProof(
     const until = Math.max(user.lockedUntil ?? 0, factor.lockedUntil ?? 0);
     throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.', { extra: until < LOCKED_UNTIL_RESET ? { retryAfter: new Date(until).toISOString() } : {} });
   }
+  if (verifier === undefined) throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
 
   // The checks a method needs before any guess is evaluated (nothing counted for them).
-  const unused = method === 'recovery_codes' ? await tenant.recoveryCodes.listUnused(user.id) : [];
-  if (method === 'recovery_codes' && unused.length === 0) {
-    await failed({ reason: 'recovery_codes_exhausted' });
-    throw new PortcullisError('MFA_RECOVERY_CODES_EXHAUSTED', 'All recovery codes have been used; regenerate a batch or ask an administrator to reset MFA.');
+  const ready = verifier.prepare === undefined ? { prepared: {} } : await verifier.prepare(tenant, user);
+  if ('refused' in ready) {
+    await failed({ reason: ready.refused.reason });
+    throw ready.refused.error;
   }
-  if (method !== 'recovery_codes' && method !== 'totp' && method !== 'webauthn') throw new PortcullisError('MFA_METHOD_NOT_ALLOWED', `Verification of ${method} is not available on this server.`);
 
   // Reserve the attempt before evaluating it (SECURITY rule 3): the failure is counted first, by one atomic
   // increment per counter, and the code is evaluated only when this attempt's place in the run is within the
@@ -136,53 +132,11 @@ export async function checkFactorProof(
     throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
   }
 
-  // The verifiers sit behind the one factor interface (src/factors/factor.ts): storage-free, they return the
-  // single-use write to make; `consume` makes it.
-  let spend: ((t: TenantStore) => Promise<{ remaining?: number } | null>) | null = null;
-  /** Whether `spend` also ends the counted factor's failures and records its use (one statement for TOTP). */
-  let spendResets = false;
-  let answered = factor;
-  let step: CompletedStep = { method, factorId: factor.id };
-  let failure = 'invalid_code';
+  // The verifiers sit behind the one factor interface (src/factors/factor.ts), dispatched by type through the
+  // registry (src/services/factor-registry.ts): storage-free, they return the single-use write; `consume` makes it.
+  let outcome: ProofOutcome;
   try {
-    if (method === 'totp') {
-      for (const f of factors) {
-        if (f.secretEnc === null) continue;
-        const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: f.id, secrets: deps.secrets };
-        const result = await totpFactor.verify({ secretEnc: f.secretEnc, lastStep: f.lastStep }, code, ctx);
-        if (result.ok) {
-          answered = f;
-          // The usual case — the code answered the factor the attempt was counted on — is one statement.
-          spendResets = f.id === factor.id;
-          spend = async (t) => ((await t.factors.advanceTotpStep(f.id, result.commit.step, spendResets ? { at: now } : undefined)) ? {} : null);
-          break;
-        }
-      }
-    } else if (method === 'webauthn') {
-      // The challenge must be this application's, for this MFA session (or, passkey-first, for none), unused and
-      // unexpired; it is spent with the counter in the transaction that records the outcome (SECURITY rule 2).
-      const challenge = assertion === null ? null : challengeOf(assertion);
-      const issued = challenge === null ? null : await tenant.webauthnChallenges.get(challengeId(challenge));
-      const stored = credentialOf(factor);
-      const usable = issued !== null && issued.kind === 'authentication' && issued.mfaSessionId === sessionId && issued.applicationId === meta.caller.application.id && issued.usedAt === null && issued.expiresAt > now && (issued.userId === null || issued.userId === user.id);
-      failure = assertion === null ? 'malformed' : usable ? 'invalid_assertion' : 'challenge_unknown_or_used';
-      if (assertion !== null && challenge !== null && issued !== null && usable && stored !== null) {
-        const rp = await relyingPartyFor(deps.webauthn ?? DEFAULT_WEBAUTHN_CONFIG, await catalogOf(deps, meta.caller), tenant.tenantId, meta.caller.application.clientId);
-        const result = await verifyAssertion(assertion, stored, { challenge, rp: { ...rp, id: issued.rpId }, userVerification: issued.userVerification });
-        if (result.ok) {
-          const synced = factor.data?.deviceType === 'multiDevice';
-          step = { method, factorId: factor.id, userVerified: result.userVerified, synced };
-          spendResets = true;
-          spend = async (t) => ((await t.webauthnChallenges.consume(issued.id, now)) && (await t.factors.advanceSignCount(factor.id, result.counter, { at: now })) ? {} : null);
-        } else failure = result.reason;
-      }
-    } else {
-      const ctx = { now, tenantId: tenant.tenantId, userId: user.id, factorId: factor.id, secrets: deps.secrets };
-      const result = await recoveryCodesFactor.verify({ unused: unused.map((c) => ({ id: c.id, hash: c.codeHash })) }, code, ctx);
-      if (result.ok) {
-        spend = async (t) => ((await t.recoveryCodes.consume(user.id, result.commit.codeId, now)) ? { remaining: await t.recoveryCodes.countRemaining(user.id) } : null);
-      }
-    }
+    outcome = await verifier.check({ deps, tenant, user, factor, factors, proof: code, now, sessionId, caller: meta.caller, prepared: ready.prepared });
   } catch (error) {
     // Not the user's failure: give both reservations back, count nothing, answer 503 (fail closed, never allow).
     await Promise.all([tenant.factors.releaseFailure(factor.id), tenant.users.releaseSigninFailure(user.id)]);
@@ -196,25 +150,25 @@ export async function checkFactorProof(
     if (factorState?.locked === true || accountState?.locked === true) throw new PortcullisError('MFA_LOCKED', 'Too many failed attempts; try again later.');
     throw new PortcullisError('MFA_CODE_INVALID', 'The code is not valid.', { extra: { attemptsRemaining: left } });
   };
-  if (spend === null) return invalid(failure);
-  const write = spend;
-  const subject = answered.id;
+  if (!outcome.ok) return invalid(outcome.reason);
+  const accepted = outcome;
+  const subject = accepted.answered.id;
   return {
-    factor: answered,
+    factor: accepted.answered,
     activeFactors,
     method,
-    step: method === 'totp' ? { method, factorId: answered.id } : step,
+    step: accepted.step,
     consume: async (t, options) => {
-      const spent = await write(t);
+      const spent = await accepted.spend(t);
       if (spent === null) return null;
-      if (!spendResets) {
+      if (!accepted.spendResets) {
         await t.factors.resetFailures(factor.id);
         await t.factors.touch(subject, now);
       }
       if (options?.callerResetsUser !== true) await t.users.resetSigninFailures(user.id);
       const base = { at: now, actor: meta.actor, userId: user.id, applicationId: meta.applicationId, subject };
       const audits: NewAuditEvent[] = [{ ...base, event: 'user.mfa_succeeded', data: { method } }];
-      if (method === 'recovery_codes') audits.push({ ...base, event: 'mfa.recovery_code_used', data: { remaining: spent.remaining ?? 0 } });
+      for (const extra of verifier.successAudits?.(spent) ?? []) audits.push({ ...base, ...extra });
       if (options?.audits !== undefined) options.audits.push(...audits);
       else await t.audit.appendMany(audits);
       return spent;

@@ -1,14 +1,14 @@
 import { factorClassOf, IP_FAILURE_LIMIT, isFactorType, MFA_SESSION_MAX_ATTEMPTS, PortcullisError, type CompletedStep, type FactorType, type Purpose } from '../core/index.ts';
 import type { LoginSessionRecord, MfaSessionRecord, NewAuditEvent, TenantStore, UserRecord } from '../store/index.ts';
 import { hashPassword, needsRehash, verifyPasswordOrDummy } from '../factors/password.ts';
-import { decisionRecord, evaluate, type Evaluation } from './decision-service.ts';
+import { contextOfFlow, evaluate, flowStateOf, type Evaluation } from './decision-service.ts';
 import type { ServiceDeps } from './deps.ts';
 import { assertNotLocked, checkFactorProof, type CheckedProof } from './factor-verify.ts';
 import { blockedError, enrollableOptions, envelopeBase, MFA_SESSION_TTL_MS, viewDecision, type FlowResult } from './flow-result.ts';
 import { assuranceOfSteps, createLoginSession, freshnessFor, openLoginSession, stepsOf, viewSession } from './login-sessions.ts';
 import { deviceKeyOf, networkKeyOf, normaliseIp, type RequestContext } from './risk.ts';
 import { releaseIpAttempt, reserveIpAttempt, reservePasswordAttempt } from './signin-throttle.ts';
-import { issueToken, parseSessionToken } from './session-token.ts';
+import { issueToken, parseSessionToken } from '../factors/tokens.ts';
 import { deviceTokenSpent, grantDeviceTrust, parseDeviceToken, rememberedDeviceId, rememberedIdOf, rotateDeviceTrust, type IssuedDeviceToken } from './device-trust.ts';
 import { parseAuthenticationResponse, userHandleOf } from '../factors/webauthn-factor.ts';
 import { refuseUnofferedMethod, watchRecoveryCodes, withRecoveryNotice } from './verify-answer.ts';
@@ -168,7 +168,7 @@ async function conclude(
   }
 
   // challenge or enroll: open (or carry on) an MFA session bound to this application, user and purpose.
-  const state = { ...decisionRecord(decision, policy), enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors), context: { ip: context.ip ?? null, userAgent: context.userAgent ?? null, deviceId: evaluation.context.deviceId ?? null, ipUnparsable: context.ipUnparsable ?? null } };
+  const state = flowStateOf(decision, policy, { enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors), context: { ...context, deviceId: evaluation.context.deviceId ?? null } });
   let token: string;
   if (existing === null) {
     const issued = issueToken('mfa', tenant.tenantId);
@@ -180,7 +180,7 @@ async function conclude(
         await spend(t, proof);
         await prelude?.(t);
         await evaluation.writeAudit(t);
-        await t.mfaSessions.create({ id: issued.id, userId: user.id, applicationId: caller.application.id, purpose: 'signin', methods: decision.methods, decision: state, completed, expiresAt: now + MFA_SESSION_TTL_MS, now });
+        await t.mfaSessions.create({ id: issued.id, userId: user.id, applicationId: caller.application.id, purpose: 'signin', methods: decision.methods, state, completed, expiresAt: now + MFA_SESSION_TTL_MS, now });
         if (user.firstSignInAt === null) await t.users.setFirstSignIn(user.id, now); // the grace anchor, set once
         await t.signins.append({ ...history, outcome: 'challenged' });
       },
@@ -193,7 +193,7 @@ async function conclude(
       deps,
       async (t) => {
         // Conditional on the steps it read: of two answers racing on one session, one moves it on.
-        if (!(await t.mfaSessions.update(existing.id, { methods: decision.methods, decision: state, completed }, now, existing.completed))) throw new LostRace('session');
+        if (!(await t.mfaSessions.update(existing.id, { methods: decision.methods, state, completed }, now, existing.completed))) throw new LostRace('session');
         await spend(t, proof);
         await evaluation.writeAudit(t);
       },
@@ -389,7 +389,7 @@ export async function stepUp(deps: ServiceDeps, caller: Caller, input: StepUpInp
       purpose: 'step_up',
       action: input.action,
       methods: decision.methods,
-      decision: { ...decisionRecord(decision, policy), context: { ip: input.context.ip ?? null, userAgent: input.context.userAgent ?? null, deviceId: input.context.deviceId ?? null, ipUnparsable: input.context.ipUnparsable ?? null } },
+      state: flowStateOf(decision, policy, { enrollOptions: enrollableOptions(decision.enrollOptions, deps.deliverableFactors), context: input.context }),
       completed: [],
       loginSessionId: session.id,
       expiresAt: now + MFA_SESSION_TTL_MS,
@@ -443,7 +443,7 @@ export interface VerifyInput {
  */
 export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInput): Promise<FlowResult> {
   const { tenant, session, user } = await openSession(deps, caller, input.mfaSessionId);
-  const recoveryBreakGlass = session.decision.recovery === true;
+  const recoveryBreakGlass = session.state.recovery;
   const offered = session.methods as readonly string[];
   if (!offered.includes(input.method) && !(input.method === 'recovery_codes' && recoveryBreakGlass)) {
     return refuseUnofferedMethod(tenant, user, session, input.method, { actor: actorOf(caller), applicationId: caller.application.id, now: deps.now() });
@@ -454,7 +454,7 @@ export async function verify(deps: ServiceDeps, caller: Caller, input: VerifyInp
   // A spent recovery code's answer says how many are left (and warns at two or fewer).
   const { proof, remaining } = watchRecoveryCodes(checked);
   const completed: CompletedStep[] = [...session.completed, proof.step];
-  const context = (session.decision.context ?? {}) as RequestContext;
+  const context = contextOfFlow(session.state);
   if (session.purpose === 'step_up' && session.action !== null) return withRecoveryNotice(await completeStepUp(deps, caller, tenant, user, session, session.action, completed, context, proof), remaining());
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), activeFactors: proof.activeFactors, user, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   const result = await conclude(deps, tenant, caller, user, evaluation, completed, context, session, proof, null, { rememberDevice: input.rememberDevice === true });
@@ -518,7 +518,7 @@ export async function concludeAfterEnrollment(
   completed: readonly CompletedStep[],
   options: ConcludeOptions = {},
 ): Promise<FlowResult> {
-  const context = (session.decision.context ?? {}) as RequestContext;
+  const context = contextOfFlow(session.state);
   const fresh = (await tenant.users.get(user.id)) ?? user;
   const evaluation = await evaluate(deps, { tenant, application: caller.application, catalog: await catalogOf(deps, caller), user: fresh, purpose: { kind: 'signin' }, context, completed, actor: actorOf(caller), deferAudit: true });
   return conclude(deps, tenant, caller, fresh, evaluation, completed, context, session, null, null, options);

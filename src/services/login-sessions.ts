@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { acrOf, amrOf, assuranceOf, PortcullisError, type CompletedStep } from '../core/index.ts';
 import type { LoginSessionRecord, SessionStep, TenantStore, UserRecord } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
-import { issueToken, parseToken } from './session-token.ts';
+import { issueToken, parseToken } from '../factors/tokens.ts';
 import { servesTenant, type Caller } from './tenant-access.ts';
 
 /** A login session lives this long from its creation (absolute; a step-up does not extend it). */

@@ -20,8 +20,7 @@ export interface RefusalMeta {
 export const RECOVERY_CODES_LOW_WARNING = 'recovery_codes_low';
 
 function heldBackByDowngradeProtection(session: MfaSessionRecord): boolean {
-  const reasons = session.decision.reasons;
-  return Array.isArray(reasons) && reasons.some((r) => typeof r === 'object' && r !== null && !Array.isArray(r) && r.code === 'downgrade_protection');
+  return session.state.reasons.some((r) => r.code === 'downgrade_protection');
 }
 
 /**

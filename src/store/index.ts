@@ -1,4 +1,5 @@
 export * from './types.ts';
+export { flowState } from './flow-state.ts';
 export { DEFAULT_SQLITE_PATH, openDatabase, selectDialect, type Database, type DatabaseConfig, type Dialect } from './database.ts';
 export { migrateToLatest, migrationsFor, type MigrationReport } from './migrations/index.ts';
 export { createStore } from './kysely-store.ts';

@@ -1,4 +1,5 @@
 /** A tenant's MFA sessions, sign-in history and trusted devices over Kysely. */
+import { flowStateJson, parseFlowState } from './flow-state.ts';
 import { sql, type Selectable } from 'kysely';
 import type { CompletedStep, FactorType } from '../core/index.ts';
 import { factorRepository } from './factor-repositories.ts';
@@ -39,7 +40,7 @@ export function toMfaSession(row: Selectable<MfaSessionsTable>): MfaSessionRecor
     purpose: row.purpose as MfaPurpose,
     action: row.action,
     methods: parseJsonArray<FactorType>(row.methods),
-    decision: parseJsonObject(row.decision) ?? {},
+    state: parseFlowState(parseJsonObject(row.decision)),
     attempts: num(row.attempts),
     completed: parseJsonArray<CompletedStep>(row.completed),
     status: row.status as MfaSessionStatus,
@@ -79,7 +80,7 @@ export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRe
               purpose: input.purpose,
               action: input.action ?? null,
               methods: JSON.stringify(input.methods),
-              decision: JSON.stringify(input.decision),
+              decision: flowStateJson(input.state),
               completed: JSON.stringify(input.completed ?? []),
               status: 'open',
               expires_at: input.expiresAt,
@@ -139,7 +140,7 @@ export function mfaSessionRepository(b: Binding, tenantId: string): MfaSessionRe
     update: async (id, patch, now, expectedCompleted) => {
       const set: { methods?: string; decision?: string; completed?: string } = {};
       if (patch.methods !== undefined) set.methods = JSON.stringify(patch.methods);
-      if (patch.decision !== undefined) set.decision = JSON.stringify(patch.decision);
+      if (patch.state !== undefined) set.decision = flowStateJson(patch.state);
       if (patch.completed !== undefined) set.completed = JSON.stringify(patch.completed);
       let q = scoped().where('id', '=', id).where('status', '=', 'open').where('expires_at', '>', now);
       if (expectedCompleted !== undefined) q = q.where('completed', '=', JSON.stringify(expectedCompleted));

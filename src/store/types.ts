@@ -565,8 +565,8 @@ export interface MfaSessionRecord {
   readonly action: string | null;
   /** Acceptable methods offered. */
   readonly methods: readonly FactorType[];
-  /** The decision (or a summary of it) that opened the session, and any flow state the service keeps. */
-  readonly decision: JsonObject;
+  /** The flow state: the decision that opened (or last moved on) the session and what the flow keeps. */
+  readonly state: MfaFlowState;
   readonly attempts: number;
   readonly completed: readonly CompletedStep[];
   readonly status: MfaSessionStatus;
@@ -585,16 +585,41 @@ export interface NewMfaSession {
   readonly purpose: MfaPurpose;
   readonly action?: string | null;
   readonly methods: readonly FactorType[];
-  readonly decision: JsonObject;
+  readonly state: MfaFlowState;
   readonly completed?: readonly CompletedStep[];
   readonly loginSessionId?: string | null;
   readonly expiresAt: Millis;
   readonly now: Millis;
 }
 
+/** The request context a flow keeps for the decisions it runs again later (never a token). */
+export interface FlowContext {
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly deviceId: string | null;
+  readonly ipUnparsable: string | null;
+}
+
+/**
+ * What an MFA session keeps between requests, typed and parsed once when the session is loaded
+ * (src/store/flow-state.ts): the outcome, break-glass and enrollment options of the decision that opened it (or last
+ * moved it on), its reasons, the request context, and the pending factor a TOTP enrollment may confirm. `decision` is
+ * that decision's record as audit keeps it (grace, error code, risk score, policy versions).
+ */
+export interface MfaFlowState {
+  readonly outcome: 'allow' | 'challenge' | 'enroll' | 'block' | null;
+  /** Recovery codes may answer as break-glass. */
+  readonly recovery: boolean;
+  readonly enrollOptions: readonly FactorType[];
+  readonly reasons: readonly { readonly code: string; readonly detail: string; readonly source: string }[];
+  readonly context: FlowContext;
+  readonly pendingFactorId: string | null;
+  readonly decision: JsonObject;
+}
+
 export interface MfaSessionPatch {
   readonly methods?: readonly FactorType[];
-  readonly decision?: JsonObject;
+  readonly state?: MfaFlowState;
   readonly completed?: readonly CompletedStep[];
 }
 

@@ -9,7 +9,7 @@ import type { RouteOptions } from 'fastify';
 import { buildApp } from '../../src/http/app.ts';
 import { requireApplication } from '../../src/http/auth.ts';
 import { registerAdminRoutes } from '../../src/http/routes/admin/index.ts';
-import { hashToken, verifyHashedToken } from '../../src/http/tokens.ts';
+import { hashToken, verifyHashedToken } from '../../src/factors/tokens.ts';
 import { createHarness, forEachDialect, type Harness, type RouteRegistrar } from '../support/harness.ts';
 
 /** A probe route behind the real application authenticator, to prove the issued secret is the one it accepts. */

@@ -9,7 +9,7 @@ import type { PolicyLayer } from '../../src/core/index.ts';
 import { hashPassword } from '../../src/factors/password.ts';
 import { base32Decode, totpCode, totpStep } from '../../src/factors/totp.ts';
 import { clientCredentialsAuthenticator, registerAuthRoutes } from '../../src/http/routes/auth/index.ts';
-import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../src/factors/tokens.ts';
 import type { ApplicationRecord, AuditRecord, TenantRecord, UserRecord } from '../../src/store/index.ts';
 import { createHarness, parseBody, type Dialect, type Harness, type HarnessOptions, type RouteRegistrar } from '../support/harness.ts';
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { startBenchCluster, seedTenant, seedTotpUsers, type BenchCluster, type SeededTenant, type TotpUser } from '../../bench/support/bench-server.ts';
-import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../src/factors/tokens.ts';
 import { forEachDialect } from '../support/harness.ts';
 
 async function statusCheck(url: string, authorization: string, tenant: string, userId: string): Promise<{ status: number; body: Record<string, unknown> }> {

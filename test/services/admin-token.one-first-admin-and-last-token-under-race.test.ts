@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { DELIVERABLE_FACTOR_TYPES } from '../../src/factors/index.ts';
 import { createSecretBox } from '../../src/factors/secret-box.ts';
-import { hashToken } from '../../src/http/tokens.ts';
+import { hashToken } from '../../src/factors/tokens.ts';
 import { bootstrapFirstAdmin } from '../../src/runtime.ts';
 import { deleteAdminToken } from '../../src/services/admin/admin-tokens.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';

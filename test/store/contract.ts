@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { indexPolicyLayers, isPortcullisError, resolvePolicy, selectLayers, type ErrorCode } from '../../src/core/index.ts';
 import {
+  flowState,
   createStore,
   LOCKED_UNTIL_RESET,
   migrateToLatest,
@@ -567,7 +568,7 @@ export function runStoreContract(target: ContractTarget): void {
         const totp = await t.factors.create({ userId: user.id, type: 'totp', label: 'Phone', secretEnc: 'v1.iv.ct.tag', expiresAt: NOW + 600_000, now: NOW });
         assert.deepEqual(totp, {
           id: totp.id, tenantId: tenant.id, userId: user.id, type: 'totp', status: 'pending', label: 'Phone', secretEnc: 'v1.iv.ct.tag', data: null,
-          lastStep: null, failedCount: 0, lockedUntil: null, createdAt: NOW, confirmedAt: null, lastUsedAt: null, expiresAt: NOW + 600_000,
+          lastStep: null, failedCount: 0, lockedUntil: null, createdAt: NOW, confirmedAt: null, lastUsedAt: null, expiresAt: NOW + 600_000, credentialId: null,
         });
         const results = await parallel(20, () => t.factors.activate(totp.id, NOW + 1));
         assert.equal(results.filter(Boolean).length, 1, 'a pending factor is activated exactly once');
@@ -717,16 +718,20 @@ export function runStoreContract(target: ContractTarget): void {
         const id = `sha256-${uid()}`;
         const session = await t.mfaSessions.create({
           id, userId: user.id, applicationId: appId, purpose: 'step_up', action: 'payment', methods: ['webauthn', 'totp'],
-          decision: { outcome: 'challenge', reasons: [{ code: 'step_up', detail: 'd', source: 's' }], policyVersion: 3 },
+          state: flowState({ outcome: 'challenge', reasons: [{ code: 'step_up', detail: 'd', source: 's' }], context: { ip: '192.0.2.1', userAgent: null, deviceId: 'd1', ipUnparsable: null }, decision: { policyVersion: 3 } }),
           completed: [{ method: 'password' }], expiresAt: NOW + 300_000, now: NOW,
         });
         assert.deepEqual(session, {
           id, tenantId: tenant.id, userId: user.id, applicationId: appId, purpose: 'step_up', action: 'payment', methods: ['webauthn', 'totp'],
-          decision: { outcome: 'challenge', reasons: [{ code: 'step_up', detail: 'd', source: 's' }], policyVersion: 3 },
+          // The flow state round-trips typed: the decision record keeps the fields the flow does not name.
+          state: flowState({
+            outcome: 'challenge', reasons: [{ code: 'step_up', detail: 'd', source: 's' }], context: { ip: '192.0.2.1', userAgent: null, deviceId: 'd1', ipUnparsable: null },
+            decision: { policyVersion: 3, outcome: 'challenge', recovery: false, enrollOptions: [], reasons: [{ code: 'step_up', detail: 'd', source: 's' }] },
+          }),
           attempts: 0, completed: [{ method: 'password' }], status: 'open', expiresAt: NOW + 300_000, createdAt: NOW, completedAt: null, loginSessionId: null,
         });
         assert.deepEqual(await t.mfaSessions.get(id), session);
-        await rejectsWith(t.mfaSessions.create({ id, userId: user.id, applicationId: null, purpose: 'signin', methods: [], decision: {}, expiresAt: NOW, now: NOW }), 'CONFLICT');
+        await rejectsWith(t.mfaSessions.create({ id, userId: user.id, applicationId: null, purpose: 'signin', methods: [], state: flowState(), expiresAt: NOW, now: NOW }), 'CONFLICT');
 
         const attempts = await parallel(30, () => t.mfaSessions.recordAttempt(id, NOW + 1, 5));
         assert.deepEqual(attempts.filter((a) => a !== null).sort(), [1, 2, 3, 4, 5], 'the attempt cap holds under concurrency');
@@ -744,7 +749,7 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal(await t.mfaSessions.recordAttempt(id, NOW + 4, 100), null);
 
         const short = `sha256-${uid()}`;
-        await t.mfaSessions.create({ id: short, userId: user.id, applicationId: null, purpose: 'signin', methods: ['totp'], decision: {}, expiresAt: NOW + 10, now: NOW });
+        await t.mfaSessions.create({ id: short, userId: user.id, applicationId: null, purpose: 'signin', methods: ['totp'], state: flowState(), expiresAt: NOW + 10, now: NOW });
         assert.equal(await t.mfaSessions.recordAttempt(short, NOW + 10, 5), null, 'no attempt on an expired session');
         assert.equal(await t.mfaSessions.complete(short, NOW + 10), false, 'an expired session never completes');
         const expired = await store.maintenance.expireMfaSessions(NOW + 10);
@@ -753,7 +758,7 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal((await t.mfaSessions.get(short))?.status, 'expired');
 
         const cancel = `sha256-${uid()}`;
-        await t.mfaSessions.create({ id: cancel, userId: user.id, applicationId: null, purpose: 'enrollment', methods: [], decision: {}, expiresAt: NOW + 1000, now: NOW });
+        await t.mfaSessions.create({ id: cancel, userId: user.id, applicationId: null, purpose: 'enrollment', methods: [], state: flowState(), expiresAt: NOW + 1000, now: NOW });
         assert.equal(await t.mfaSessions.setStatus(cancel, 'cancelled'), true);
         assert.equal(await t.mfaSessions.setStatus(cancel, 'cancelled'), false);
         assert.equal(await t.mfaSessions.complete(cancel, NOW + 1), false);
@@ -981,7 +986,7 @@ export function runStoreContract(target: ContractTarget): void {
         const [bCode] = await b.recoveryCodes.replaceBatch(bUser.id, bCodesFactor.id, ['bh1']);
         assert.ok(bCode !== undefined);
         const bSessionId = `sha256-${uid()}`;
-        await b.mfaSessions.create({ id: bSessionId, userId: bUser.id, applicationId: appId, purpose: 'signin', methods: ['totp'], decision: {}, expiresAt: NOW + 1000, now: NOW });
+        await b.mfaSessions.create({ id: bSessionId, userId: bUser.id, applicationId: appId, purpose: 'signin', methods: ['totp'], state: flowState(), expiresAt: NOW + 1000, now: NOW });
         await b.signins.append({ userId: bUser.id, ip: '192.0.2.1', deviceId: 'bdev', userAgent: 'UA', outcome: 'succeeded', at: NOW });
         await b.trustedDevices.upsert(bUser.id, 'bdev', NOW);
         await b.policies.saveVersion({ level: 'tenant' }, { layer: { enrollment: 'required' }, effectiveAt: NOW, createdBy: 'b', now: NOW });
@@ -1049,7 +1054,7 @@ export function runStoreContract(target: ContractTarget): void {
         assert.equal(await a.mfaSessions.update(bSessionId, { completed: [{ method: 'totp' }] }, NOW), false);
         assert.equal(await a.mfaSessions.complete(bSessionId, NOW), false);
         assert.equal(await a.mfaSessions.setStatus(bSessionId, 'cancelled'), false);
-        await rejectsWith(a.mfaSessions.create({ id: `sha256-${uid()}`, userId: bUser.id, applicationId: null, purpose: 'signin', methods: [], decision: {}, expiresAt: NOW + 1, now: NOW }), 'NOT_FOUND');
+        await rejectsWith(a.mfaSessions.create({ id: `sha256-${uid()}`, userId: bUser.id, applicationId: null, purpose: 'signin', methods: [], state: flowState(), expiresAt: NOW + 1, now: NOW }), 'NOT_FOUND');
 
         // sign-in history and trusted devices
         assert.deepEqual(await a.signins.priorSuccess(bUser.id, { deviceId: 'bdev', ip: '192.0.2.1' }), { any: false, device: false, ip: false, country: false });

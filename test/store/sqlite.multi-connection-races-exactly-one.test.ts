@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { createStore, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, ACCOUNT_FAILURE_LIMIT, migrateToLatest, openDatabase, type Database, type FailureState, type Store, type TenantStore } from '../../src/store/index.ts';
+import { createStore, flowState, FACTOR_FAILURE_LIMIT, LOCKED_UNTIL_RESET, ACCOUNT_FAILURE_LIMIT, migrateToLatest, openDatabase, type Database, type FailureState, type Store, type TenantStore } from '../../src/store/index.ts';
 import type { RaceOp, RaceWorkerData, RaceWorkerResult } from './sqlite-race-worker.ts';
 
 const RACERS = 4;
@@ -118,7 +118,7 @@ describe(`SQLite: ${RACERS} connections in ${RACERS} threads on one WAL file`, (
     assert.equal((await t.factors.get(factor.id))?.status, 'active');
 
     const sessionId = `sha256-race-${n}`;
-    await t.mfaSessions.create({ id: sessionId, userId, applicationId: null, purpose: 'signin', methods: ['totp'], decision: {}, expiresAt: NOW + 300_000, now: NOW });
+    await t.mfaSessions.create({ id: sessionId, userId, applicationId: null, purpose: 'signin', methods: ['totp'], state: flowState(), expiresAt: NOW + 300_000, now: NOW });
     assert.equal(successes((await race(path, { kind: 'completeSession', tenantId, sessionId, now: NOW + 1 }, 10)).results), 1);
     assert.equal((await t.mfaSessions.get(sessionId))?.status, 'completed');
   });
@@ -158,7 +158,7 @@ describe(`SQLite: ${RACERS} connections in ${RACERS} threads on one WAL file`, (
   it('an MFA session attempt cap of 5 under 40 attempts over 4 connections → attempts 1..5, each once', async () => {
     const { t, tenantId, userId } = await fixture();
     const sessionId = `sha256-cap-${n}`;
-    await t.mfaSessions.create({ id: sessionId, userId, applicationId: null, purpose: 'signin', methods: ['totp'], decision: {}, expiresAt: NOW + 300_000, now: NOW });
+    await t.mfaSessions.create({ id: sessionId, userId, applicationId: null, purpose: 'signin', methods: ['totp'], state: flowState(), expiresAt: NOW + 300_000, now: NOW });
     const { results } = await race(path, { kind: 'recordAttempt', tenantId, sessionId, now: NOW + 1, maxAttempts: 5 }, 10);
     assert.deepEqual(results.filter((r) => r !== null).sort(), [1, 2, 3, 4, 5]);
     assert.equal((await t.mfaSessions.get(sessionId))?.attempts, 5);

@@ -26,7 +26,7 @@ import type { DestinationStream } from 'pino';
 import { buildApp, type PortcullisApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/http/logger.ts';
 import { registerAdminRoutes } from '../../src/http/routes/admin/index.ts';
-import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../src/factors/tokens.ts';
 import type { ServiceDeps } from '../../src/services/deps.ts';
 import { createResultSigner } from '../../src/services/signing-keys.ts';
 import type { RiskEngine } from '../../src/risk/engine.ts';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PolicyLayer } from '../../src/core/index.ts';
-import { generateToken, hashToken } from '../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../src/factors/tokens.ts';
 import { createStore, migrateToLatest, openDatabase } from '../../src/store/index.ts';
 import { createFreshSchema, dropSchema } from './postgres.ts';
 import { urlWithSchema } from './server-process.ts';

@@ -41,7 +41,7 @@ import type { PortcullisApp } from '../app.ts';
 import { cookiePolicyOf, macOf } from '../oidc/provider.ts';
 import { PAGES_CSP, renderPage } from '../pages/render.ts';
 import type { MessageId } from '../pages/messages.ts';
-import { generateToken } from '../tokens.ts';
+import { generateToken } from '../../factors/tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 import { parseCookies } from '../cookies.ts';
 

@@ -19,8 +19,7 @@ import { beginTotpEnrollment, confirmTotpEnrollment, startEnrollment } from '../
 import type { FlowResult } from '../../services/flow-result.ts';
 import { signIn, stepUp, verify, type Caller } from '../../services/flow-service.ts';
 import type { RequestContext } from '../../services/risk.ts';
-import { parseToken } from '../../services/session-token.ts';
-import { generateToken } from '../tokens.ts';
+import { generateToken, parseToken } from '../../factors/tokens.ts';
 import type { PortcullisApp } from '../app.ts';
 import { ASSETS, PAGES_CSP, renderPage } from '../pages/render.ts';
 import { requestNow } from '../dev-clock.ts';
@@ -347,7 +346,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
     }
 
     async function tenantIdOfToken(token: string): Promise<string> {
-      // Session tokens name their tenant (src/services/session-token.ts): `ses_<tenant>.<random>`.
+      // Session tokens name their tenant (src/factors/tokens.ts): `ses_<tenant>.<random>`.
       const parsed = parseToken('ses', token);
       if (parsed === null) throw new PortcullisError('INTERNAL', 'An unreadable session token.');
       return parsed.tenantId;

@@ -19,7 +19,7 @@ import Provider, { interactionPolicy, type AdapterPayload, type Configuration, t
 import type { ServiceDeps } from '../../services/deps.ts';
 import { MAX_RESULT_LIFETIME_MS, SIGNING_ALG, type ResultSigner } from '../../services/signing-keys.ts';
 import type { LoginSessionRecord, OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
-import { verifyHashedToken } from '../tokens.ts';
+import { verifyHashedToken } from '../../factors/tokens.ts';
 import { adapterFactory } from './adapter.ts';
 import { accountIdOf, levelOfOidcAcr, levelOfSessionAcr, OIDC_ACR_VALUES, parseAccountId } from './assurance-claims.ts';
 import { grantSessions, type GrantSessions } from './grant-sessions.ts';

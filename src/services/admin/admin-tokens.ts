@@ -1,13 +1,13 @@
 /**
  * Admin bearer tokens: platform-wide (`tenantId: null`) or scoped to one tenant. A token is 256 random bits,
- * shown once at creation and stored as SHA-256 (see src/http/tokens.ts).
+ * shown once at creation and stored as SHA-256 (see src/factors/tokens.ts).
  *
  * A platform admin manages every token. A tenant admin may list, create and delete its own tenant's tokens (no
  * more power than it already holds) and never sees or touches another tenant's or a platform token.
  */
 import { PortcullisError } from '../../core/index.ts';
 import type { AdminTokenRecord, Page, PageOptions } from '../../store/index.ts';
-import { generateToken, hashToken } from '../../http/tokens.ts';
+import { generateToken, hashToken } from '../../factors/tokens.ts';
 import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
 import { mayReachTenant, notFound, reachTenant } from './access.ts';
 import { checkName } from './validate.ts';

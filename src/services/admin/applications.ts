@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ApplicationRecord, Page, PageOptions, Store } from '../../store/index.ts';
-import { generateToken, hashToken } from '../../http/tokens.ts';
+import { generateToken, hashToken } from '../../factors/tokens.ts';
 import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
 import { assertPlatformAdmin, findApplication, notFound, reachTenant } from './access.ts';
 import { saveZewstMfaPolicy, type SavedPolicy, type ZewstMfaPolicy } from './policies.ts';

@@ -4,6 +4,7 @@
  * recovery path. Every change revokes the user's trusted devices (SECURITY rule 6) and is audited in the same
  * transaction.
  */
+import { removalEvent } from '../factor-registry.ts';
 import { DAY_MS, PortcullisError, type FactorType } from '../../core/index.ts';
 import type { FactorRecord } from '../../store/index.ts';
 import { actorOf, type AdminActor, type ServiceDeps } from '../deps.ts';
@@ -106,7 +107,7 @@ export async function removeUserFactor(deps: ServiceDeps, actor: AdminActor, ten
       actor: actorOf(actor),
       subject: factor.id,
       userId: user.id,
-      event: factor.type === 'webauthn' ? 'mfa.passkey_revoked' : 'mfa.factor_removed',
+      event: removalEvent(factor.type),
       data: { type: factor.type, status: factor.status, label: factor.label, trustedDevicesRevoked, by: 'admin' },
     });
     return { type: factor.type };

@@ -76,7 +76,7 @@ describe('hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMIUM }, () => {
     await page.getByRole('heading', { name: 'You need to set up multi-factor authentication' }).waitFor();
     await audit(page, '03-enrollment-wall');
 
-    await page.getByRole('button', { name: /Set up/ }).first().click();
+    await page.getByRole('button', { name: /Set up.*Authenticator app/ }).click();
     await page.getByRole('heading', { name: 'Set up your authenticator app' }).waitFor();
     assert.equal(await page.locator('figure.qr svg').count(), 1, 'the QR code is shown');
     await audit(page, '04-totp-enrollment');

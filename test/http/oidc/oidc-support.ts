@@ -13,7 +13,7 @@ import { hashPassword } from '../../../src/factors/password.ts';
 import { createLogger } from '../../../src/http/logger.ts';
 import { bootstrapFirstAdmin, createRuntime, type Runtime } from '../../../src/runtime.ts';
 import { startServer, type RunningServer } from '../../../src/server.ts';
-import { generateToken, hashToken } from '../../../src/http/tokens.ts';
+import { generateToken, hashToken } from '../../../src/factors/tokens.ts';
 import type { PolicyLayer } from '../../../src/core/index.ts';
 import { createFreshSchema, dropSchema, postgresTestUrl } from '../../support/postgres.ts';
 import type { Dialect } from '../../support/harness.ts';

@@ -6,7 +6,7 @@ import type { Caller } from '../../../services/tenant-access.ts';
 import type { ServiceDeps } from '../../../services/deps.ts';
 import { applicationAuthenticator } from '../../auth.ts';
 import { requestNow } from '../../dev-clock.ts';
-import { hashToken, verifyHashedToken } from '../../tokens.ts';
+import { hashToken, verifyHashedToken } from '../../../factors/tokens.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, mfaStatus, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../../services/enrollment-service.ts';
 import type { FlowResult } from '../../../services/flow-result.ts';
 import { checkStatus, signIn, signInWithPasskey, stepUp, verify, type UserRef } from '../../../services/flow-service.ts';
