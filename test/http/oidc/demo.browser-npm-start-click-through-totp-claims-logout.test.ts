@@ -92,7 +92,7 @@ describe('the demo after npm start, in chromium', { skip: SKIP_WITHOUT_CHROMIUM 
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'You need to set up multi-factor authentication' }).waitFor();
     await screenshotAndAudit(page, 'demo-03-enrollment-wall');
-    await page.getByRole('button', { name: /Set up/ }).first().click();
+    await page.getByRole('button', { name: /Set up.*Authenticator app/ }).click();
     await page.getByRole('heading', { name: 'Set up your authenticator app' }).waitFor();
     assert.equal(await page.locator('figure.qr svg').count(), 1, 'the QR code is shown');
     await screenshotAndAudit(page, 'demo-04-scan-the-qr-code');

@@ -128,7 +128,7 @@ describe('hosted pages in chromium: grace, wall, recovery code, step-up, blocked
     await signIn(late, 'gail@example.com');
     await late.getByRole('heading', { name: 'You need to set up multi-factor authentication' }).waitFor();
     await screenshotAndAudit(late, '10-wall-after-grace');
-    await late.getByRole('button', { name: /Set up/ }).first().click();
+    await late.getByRole('button', { name: /Set up.*Authenticator app/ }).click();
     gailSecret = (await late.locator('code.secret').textContent()) ?? '';
     await late.getByRole('textbox', { name: 'Code', exact: true }).fill(totpAt(gailSecret, Date.parse(later['x-portcullis-now'])));
     await late.getByRole('button', { name: 'Confirm' }).click();
