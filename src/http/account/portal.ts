@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError, type FactorType } from '../../core/index.ts';
 import { listOwnTrustedDevices, revokeOwnTrustedDevice } from '../../services/trusted-devices.ts';
-import { accountOverview, listAccountSessions, listSigninActivity, openAccountPortal, renameOwnFactor, revokeAccountSession } from '../../services/account-portal.ts';
+import { accountOverview, checkFactorLabel, listAccountSessions, listSigninActivity, openAccountPortal, renameOwnFactor, revokeAccountSession } from '../../services/account-portal.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../services/enrollment-service.ts';
 import type { FlowResult } from '../../services/flow-result.ts';
@@ -44,6 +44,7 @@ import type { MessageId } from '../pages/messages.ts';
 import { generateToken } from '../tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 import { parseCookies } from '../cookies.ts';
+import { beginPortalPasskey, factorKindLabel, registerPortalPasskeyRoutes, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
 
 /** Where the portal lives: `/account/<tenant slug>`. */
 export const ACCOUNT_PREFIX = '/account';
@@ -69,13 +70,14 @@ export interface AccountPortalOptions {
 }
 
 /** A privileged act waiting for its step-up. */
-type PendingAct = { readonly kind: 'add_totp'; readonly label: string } | { readonly kind: 'remove'; readonly factorId: string } | { readonly kind: 'regenerate' };
+type PendingAct = { readonly kind: 'add_totp'; readonly label: string } | { readonly kind: 'add_webauthn'; readonly label: string } | { readonly kind: 'remove'; readonly factorId: string } | { readonly kind: 'regenerate' };
 
 type Stage =
   | { readonly kind: 'signin' }
   | { readonly kind: 'challenge'; readonly mfaSessionId: string; readonly methods: readonly string[]; readonly recovery: boolean; readonly stepUp: boolean }
   | { readonly kind: 'wall'; readonly mfaSessionId: string; readonly enrollOptions: readonly string[] }
   | { readonly kind: 'enroll_totp'; readonly mfaSessionId: string; readonly factorId: string; readonly secret: string; readonly qrSvg: string; readonly voluntary: boolean }
+  | PortalPasskeyStage
   | { readonly kind: 'ready' };
 
 interface Flash {
@@ -276,13 +278,15 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
           factors: factors.map((f) => ({
             id: f.id,
             label: f.label,
-            typeLabel: factorLabel(f.type),
+            typeLabel: factorKindLabel(f, factorLabel(f.type)),
             created: when(f.createdAt),
             lastUsed: when(f.lastUsedAt),
             renameHref: `${ctx.base}/factors/${f.id}/rename`,
             removeHref: `${ctx.base}/factors/${f.id}/remove`,
           })),
           addAction: `${ctx.base}/factors/totp`,
+          passkeyAction: `${ctx.base}/factors/webauthn`,
+          webauthn: true,
           codesAction: `${ctx.base}/recovery-codes`,
           codesRemaining: overview.recoveryCodesRemaining,
           trustedDevices: devices.map((d) => ({
@@ -450,6 +454,8 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
             await saveState(ctx.cookie, ctx.state);
             return stagePage(reply, ctx);
           }
+          case 'add_webauthn':
+            return await beginPortalPasskey(passkeyHooks, request, reply, ctx, pending.label);
           case 'remove':
             await removeOwnFactor(deps, ctx.caller, { sessionToken, factorId: pending.factorId });
             return await flashHome(reply, ctx, { role: 'status', id: 'account.remove.done' });
@@ -534,7 +540,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
       const method = (request.query as Record<string, unknown>).method;
       const stage = ctx.state.stage;
       // A step-up left half-way (the user came back to the overview): the waiting act is dropped.
-      if (signedIn(ctx.state) && (stage.kind === 'ready' || (stage.kind === 'challenge' && stage.stepUp && typeof method !== 'string') || (stage.kind === 'enroll_totp' && stage.voluntary))) {
+      if (signedIn(ctx.state) && (stage.kind === 'ready' || (stage.kind === 'challenge' && stage.stepUp && typeof method !== 'string') || (stage.kind === 'enroll_totp' && stage.voluntary) || stage.kind === 'enroll_webauthn')) {
         if (stage.kind !== 'ready') {
           ctx.state = { ...ctx.state, stage: { kind: 'ready' }, pending: null };
           await saveState(ctx.cookie, ctx.state);
@@ -598,6 +604,41 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
       },
       { signedIn: true },
     );
+
+    post(
+      '/factors/webauthn',
+      async (request, reply, ctx, body) => {
+        // An empty name leaves the service's default ("Passkey — iCloud Keychain", "Security key").
+        const typed = text(body.label, 200).trim();
+        let label: string;
+        try {
+          label = typed === '' ? '' : checkFactorLabel(typed);
+        } catch (error) {
+          if (error instanceof PortcullisError && error.code === 'INVALID_REQUEST') return home(reply, ctx, { role: 'alert', id: 'account.rename.error' }, 400);
+          throw error;
+        }
+        return act(request, reply, ctx, { kind: 'add_webauthn', label });
+      },
+      { signedIn: true },
+    );
+
+    // Passkeys (src/http/account/passkeys.ts): the registration page and its confirmation, on this portal's state.
+    const passkeyHooks: PortalPasskeyHooks<Ctx> = {
+      deps,
+      csrf: (ctx) => csrfOf(ctx.cookie, ctx.tenant.id),
+      send,
+      render,
+      contextOf,
+      setStage: async (ctx, stage, flash) => {
+        ctx.state = { ...ctx.state, stage, ...(flash === undefined ? {} : { flash }) };
+        await saveState(ctx.cookie, ctx.state);
+      },
+      codesPage,
+      toHome,
+      home,
+      post,
+    };
+    registerPortalPasskeyRoutes(passkeyHooks);
 
     post('/recovery-codes', async (request, reply, ctx) => act(request, reply, ctx, { kind: 'regenerate' }), { signedIn: true });
 

@@ -251,4 +251,57 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     const claims = await idTokenOf(callback);
     assert.equal(claims.acr, 'urn:portcullis:loa:3');
   });
+
+  it('the account portal lists passkeys with their kind, adds a second one, revokes the first; the other still signs in, the revoked one is refused', async () => {
+    const { page, context, cdp } = tom;
+    await context.clearCookies();
+    live.advance(30_000);
+    await page.goto(`${live.base}/account/acme`);
+    await page.getByLabel('Email').fill('tom@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByLabel('Authenticator app').fill(totpAt(tomSecret, live.now()));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    const rows = page.locator('table.factors tbody tr');
+    assert.equal(await rows.count(), 2, 'the TOTP app and the passkey');
+    const firstLabel = ((await rows.nth(1).locator('th').textContent()) ?? '').trim();
+    assert.match((await rows.nth(1).textContent()) ?? '', /Passkey \(synced\)|Security key \(this device only\)/, 'the passkey is shown with its kind');
+
+    // A second passkey, on another authenticator: the first one's credential is kept aside to try after revoking.
+    const first = (await cdp.send('WebAuthn.getCredentials', { authenticatorId: tom.authenticatorId })).credentials;
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: tom.authenticatorId });
+    tom.authenticatorId = (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: AUTHENTICATOR })).authenticatorId;
+    await page.getByRole('button', { name: 'Add a passkey' }).waitFor();
+    await screenshotAndAudit(page, 'passkey-06-portal');
+    await page.getByLabel('Name for the new passkey (optional)').fill('Laptop');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.getByRole('heading', { name: 'Create a passkey' }).waitFor();
+    await page.getByRole('button', { name: 'Create a passkey' }).click();
+    await page.getByText('The passkey was added.').waitFor();
+    assert.equal(await rows.count(), 3);
+    assert.equal(((await rows.nth(2).locator('th').textContent()) ?? '').trim(), 'Laptop');
+
+    // Revoke the first passkey alone.
+    await page.getByRole('link', { name: `Remove ${firstLabel}` }).click();
+    await page.getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('The factor was removed.').waitFor();
+    assert.equal(await rows.count(), 2);
+    assert.deepEqual((await rows.locator('th').allTextContents()).map((l) => l.trim()).sort(), ['Authenticator app', 'Laptop'].sort());
+
+    // The other passkey still signs in, passkey-first.
+    await context.clearCookies();
+    await page.goto(authorizeUrl());
+    const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Sign in with a passkey' }).click());
+    assert.equal((await idTokenOf(callback)).acr, 'urn:portcullis:loa:3');
+
+    // The revoked one, back on an authenticator, is refused.
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: tom.authenticatorId });
+    tom.authenticatorId = (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: AUTHENTICATOR })).authenticatorId;
+    for (const credential of first) await cdp.send('WebAuthn.addCredential', { authenticatorId: tom.authenticatorId, credential });
+    await context.clearCookies();
+    await page.goto(authorizeUrl());
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.getByRole('alert').getByText('This passkey is not recognised here.').waitFor();
+  });
 });
