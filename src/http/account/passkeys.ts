@@ -1,5 +1,5 @@
 /**
- * Passkeys in the account portal: adding one (a voluntary enrollment — `startEnrollment`, then
+ * Passkeys in the account portal: answering the portal's sign-in or step-up challenge with one, adding one (a voluntary enrollment — `startEnrollment`, then
  * `beginWebauthnEnrollment` / `confirmWebauthnEnrollment`, the same services as the headless API), and how a
  * passkey is shown in the factor list (its label and its kind: a synced passkey or a device-bound security key).
  * Renaming and removing one are the portal's generic factor acts (`renameOwnFactor`, `removeOwnFactor`, whose
@@ -14,10 +14,11 @@ import { PortcullisError } from '../../core/index.ts';
 import type { AccountFactor } from '../../services/account-portal.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { startEnrollment } from '../../services/enrollment-service.ts';
-import type { Caller } from '../../services/flow-service.ts';
+import { verify, type Caller } from '../../services/flow-service.ts';
+import type { FlowResult } from '../../services/flow-result.ts';
 import type { RequestContext } from '../../services/risk.ts';
 import { beginWebauthnEnrollment, confirmWebauthnEnrollment } from '../../services/webauthn-service.ts';
-import { credentialOfField } from '../pages/webauthn.ts';
+import { credentialOfField, passkeyChallengeControl } from '../pages/webauthn.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 
 /** The portal stage of a passkey registration; `label` is the name the user typed (empty: the default). */
@@ -46,6 +47,22 @@ export interface PortalPasskeyHooks<Ctx extends CtxLike> {
   toHome(reply: FastifyReply, ctx: Ctx): FastifyReply;
   home(reply: FastifyReply, ctx: Ctx, flash: { readonly role: 'alert' | 'status'; readonly id: AccountMessageId }, status: number): Promise<FastifyReply>;
   post(path: string, handler: (request: FastifyRequest, reply: FastifyReply, ctx: Ctx, body: Record<string, unknown>) => Promise<FastifyReply>, options?: { signedIn?: boolean }): void;
+  /** The portal's next step from a flow answer (signed in, or the next challenge). */
+  advance(request: FastifyRequest, reply: FastifyReply, ctx: Ctx, result: FlowResult): Promise<FastifyReply>;
+  /** The challenge page again, with a message. */
+  challengePage(reply: FastifyReply, ctx: Ctx, extra: { error: string; method: string }, status: number): Promise<FastifyReply>;
+}
+
+/**
+ * The portal challenge page's passkey control (sign-in or step-up), as on the OIDC pages; `{}` when the MFA session
+ * cannot start one, and the page shows the other methods.
+ *
+ * @example
+ * const extra = await portalPasskeyChallenge(deps, caller, mfaSessionId, '/account/acme/verify/passkey');
+ */
+export async function portalPasskeyChallenge(deps: ServiceDeps, caller: Caller, mfaSessionId: string, action: string): Promise<Record<string, unknown>> {
+  const passkey = await passkeyChallengeControl(deps, caller, mfaSessionId, action);
+  return passkey === null ? {} : { passkey, webauthn: true };
 }
 
 /**
@@ -89,6 +106,22 @@ export async function beginPortalPasskey<Ctx extends CtxLike>(hooks: PortalPassk
  * registerPortalPasskeyRoutes(hooks);
  */
 export function registerPortalPasskeyRoutes<Ctx extends CtxLike>(hooks: PortalPasskeyHooks<Ctx>): void {
+  // The challenge's passkey answer (portal sign-in, or the step-up before a privileged act).
+  hooks.post('/verify/passkey', async (request, reply, ctx, body) => {
+    const stage = ctx.state.stage as { kind: string; mfaSessionId?: string };
+    if (stage.kind !== 'challenge' || stage.mfaSessionId === undefined) return hooks.toHome(reply, ctx);
+    const response = credentialOfField(body.response);
+    if (response === null) return hooks.challengePage(reply, ctx, { error: t('passkey.error.failed'), method: 'webauthn' }, 400);
+    let result: FlowResult;
+    try {
+      result = await verify(hooks.deps, ctx.caller, { mfaSessionId: stage.mfaSessionId, method: 'webauthn', code: response });
+    } catch (error) {
+      if (error instanceof PortcullisError && error.code === 'MFA_CODE_INVALID') return hooks.challengePage(reply, ctx, { error: t('passkey.error.invalid'), method: 'webauthn' }, 400);
+      throw error;
+    }
+    return hooks.advance(request, reply, ctx, result);
+  });
+
   hooks.post(
     '/enroll/webauthn',
     async (_request, reply, ctx, body) => {

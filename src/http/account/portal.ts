@@ -44,7 +44,7 @@ import type { MessageId } from '../pages/messages.ts';
 import { generateToken } from '../tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 import { parseCookies } from '../cookies.ts';
-import { beginPortalPasskey, factorKindLabel, registerPortalPasskeyRoutes, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
+import { beginPortalPasskey, factorKindLabel, portalPasskeyChallenge, registerPortalPasskeyRoutes, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
 
 /** Where the portal lives: `/account/<tenant slug>`. */
 export const ACCOUNT_PREFIX = '/account';
@@ -97,7 +97,7 @@ interface PortalState {
 }
 
 /** Methods the challenge page can take today, as on the OIDC pages. */
-const ANSWERABLE = new Set<string>(['totp', 'recovery_codes']);
+const ANSWERABLE = new Set<string>(['totp', 'recovery_codes', 'webauthn']);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const eta = new Eta({ views: join(here, '..', 'pages', 'views'), autoEscape: true, cache: true, useWith: false });
@@ -300,7 +300,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     }
 
     /** Renders the page of a sign-in or step-up stage (the shared sign-in views). */
-    function stagePage(reply: FastifyReply, ctx: Ctx, extra: { error?: string; method?: string; identifier?: string; notice?: string } = {}, status = 200): FastifyReply {
+    async function stagePage(reply: FastifyReply, ctx: Ctx, extra: { error?: string; method?: string; identifier?: string; notice?: string } = {}, status = 200): Promise<FastifyReply> {
       const stage = ctx.state.stage;
       const csrf = csrfOf(ctx.cookie, ctx.tenant.id);
       switch (stage.kind) {
@@ -321,6 +321,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
               methodHint: method === 'recovery_codes' ? t('challenge.method.recovery_codes.hint') : stage.stepUp ? `${t('account.stepup.notice')} ${t('challenge.method.totp.hint')}` : t('challenge.method.totp.hint'),
               methods: offered.map((type) => ({ type, label: label(type), available: ANSWERABLE.has(type), href: `${ctx.base}?method=${encodeURIComponent(type)}` })),
               error: extra.error ?? '',
+              ...(method === 'webauthn' ? await portalPasskeyChallenge(deps, ctx.caller, stage.mfaSessionId, `${ctx.base}/verify/passkey`) : {}),
             }),
             status,
           );
@@ -637,6 +638,8 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
       toHome,
       home,
       post,
+      advance: (request, reply, ctx, result) => advance(request, reply, ctx, result),
+      challengePage: (reply, ctx, extra, status) => stagePage(reply, ctx, extra, status),
     };
     registerPortalPasskeyRoutes(passkeyHooks);
 

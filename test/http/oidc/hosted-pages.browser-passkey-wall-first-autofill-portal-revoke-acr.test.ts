@@ -17,14 +17,21 @@
  *   by a TOTP answer (the step-up ends at "Stronger sign-in required") and is satisfied by the passkey.
  * - **portal revoke**: two passkeys listed with their kind; one revoked in the account portal; the revoked one is
  *   refused at passkey sign-in and the other still signs in.
+ * - **portal refusal**: a passkey-only user signs in to the portal with the passkey, renames it, and removing it
+ *   (the last acceptable factor under `required`) is refused with `MFA_DISABLE_BLOCKED` shown.
+ * - **errors and fallbacks**: a ceremony the authenticator refuses shows the translated message and a retry works;
+ *   without JavaScript the passkey controls stay hidden and TOTP still signs in; a policy that does not allow
+ *   passkeys makes no offer.
  * axe-core finds no serious or critical violation on each passkey page.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, screenshotAndAudit, SKIP_WITHOUT_CHROMIUM } from './browser-support.ts';
 import { hashPassword } from '../../../src/factors/password.ts';
+import { secretAad } from '../../../src/factors/secret-box.ts';
+import { generateTotpSecret, totpCode, totpStep } from '../../../src/factors/totp.ts';
 import { totpAt } from '../auth-support.ts';
 import { createTenantWithUser, PASSWORD, registerRelyingParty, startLiveServer, type LiveServer, type RelyingParty } from './oidc-support.ts';
 
@@ -44,7 +51,9 @@ interface Tab {
 describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMIUM }, () => {
   let live: LiveServer;
   let rp: RelyingParty;
+  let plainRp: RelyingParty;
   let browser: Browser;
+  const plainSecret = generateTotpSecret();
 
   before(async () => {
     live = await startLiveServer('sqlite');
@@ -52,6 +61,11 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     const store = live.runtime.store.forTenant(tenant.tenantId);
     await store.users.create({ email: 'tom@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
     rp = await registerRelyingParty(live, 'Acme Portal', [tenant.tenantId]);
+    // A tenant whose policy does not allow passkeys, with a TOTP user.
+    const plain = await createTenantWithUser(live, 'plain', 'pat@example.com', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always', allowedFactors: ['totp', 'recovery_codes'] });
+    const factorId = randomUUID();
+    await live.runtime.store.forTenant(plain.tenantId).factors.create({ id: factorId, userId: plain.userId, type: 'totp', status: 'active', label: 'phone', secretEnc: live.runtime.deps.secrets.seal(plainSecret, secretAad(plain.tenantId, factorId)), now: live.now() });
+    plainRp = await registerRelyingParty(live, 'Plain App', [plain.tenantId]);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   after(async () => {
@@ -185,6 +199,11 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     });
     assert.ok((await posted).postData()?.includes('response='), 'the conditional request posted the assertion, with no click');
     assert.equal((await idTokenOf(callback)).acr, 'urn:portcullis:loa:3');
+    // The copy's sign counter moved on: Ada's own authenticator takes it back, or its next assertion would be
+    // refused as a counter regression (as a cloned authenticator should be).
+    const moved = (await auto.cdp.send('WebAuthn.getCredentials', { authenticatorId: auto.authenticatorId })).credentials;
+    await ada.cdp.send('WebAuthn.clearCredentials', { authenticatorId: ada.authenticatorId });
+    for (const credential of moved) await ada.cdp.send('WebAuthn.addCredential', { authenticatorId: ada.authenticatorId, credential });
     await auto.context.close();
   });
 
@@ -260,6 +279,7 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     await page.getByLabel('Email').fill('tom@example.com');
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('link', { name: 'Authenticator app' }).click();
     await page.getByLabel('Authenticator app').fill(totpAt(tomSecret, live.now()));
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByRole('heading', { name: 'Your account' }).waitFor();
@@ -303,5 +323,82 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     await page.goto(authorizeUrl());
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await page.getByRole('alert').getByText('This passkey is not recognised here.').waitFor();
+  });
+
+  it('the portal challenge takes the passkey; removing the last acceptable factor is refused as MFA_DISABLE_BLOCKED; renaming works', async () => {
+    const { page, context } = ada;
+    await context.clearCookies();
+    await page.goto(`${live.base}/account/acme`);
+    await page.getByLabel('Email').fill('ada@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Use your passkey' }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    const row = page.locator('table.factors tbody tr');
+    assert.equal(await row.count(), 1);
+    const label = ((await row.locator('th').textContent()) ?? '').trim();
+
+    await page.getByRole('link', { name: `Rename ${label}` }).click();
+    await page.getByLabel('Name').fill('My phone');
+    await page.getByRole('button', { name: 'Save name' }).click();
+    await page.getByText('The name was saved.').waitFor();
+
+    await page.getByRole('link', { name: 'Remove My phone' }).click();
+    await page.getByRole('button', { name: 'Remove' }).click();
+    const refusal = page.getByRole('alert');
+    await refusal.getByText(/You cannot remove this factor/).waitFor();
+    assert.match((await refusal.textContent()) ?? '', /MFA_DISABLE_BLOCKED/);
+    assert.equal(await row.count(), 1, 'the passkey stays');
+    await screenshotAndAudit(page, 'passkey-07-portal-remove-refused');
+  });
+
+  it('a refused or cancelled ceremony shows a translated message and the page stays usable', async () => {
+    const { page, context, cdp } = ada;
+    await context.clearCookies();
+    // The authenticator cannot verify the user: chromium refuses the ceremony (NotAllowedError), as on a cancel.
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId: ada.authenticatorId, isUserVerified: false });
+    await page.goto(authorizeUrl());
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.getByRole('alert').getByText('The passkey request was cancelled or timed out. Try again, or choose another way.').waitFor();
+    await screenshotAndAudit(page, 'passkey-08-cancelled');
+    await cdp.send('WebAuthn.setUserVerified', { authenticatorId: ada.authenticatorId, isUserVerified: true });
+    const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Sign in with a passkey' }).click());
+    assert.ok((callback.searchParams.get('code') ?? '').length > 10, 'the retry signs in');
+  });
+
+  it('without JavaScript the passkey controls stay hidden and the other factors work', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    context.setDefaultTimeout(10_000);
+    const page = await context.newPage();
+    live.advance(30_000);
+    await page.goto(authorizeUrl());
+    await page.getByLabel('Email').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Sign in with a passkey' }).count(), 0, 'no passkey button without the script');
+    await page.getByLabel('Email').fill('tom@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    // The challenge defaults to the passkey (the strongest factor held); without the script its button stays hidden
+    // (a `<noscript>` note says why where the browser parses with scripting off) and the picker offers the rest.
+    await page.getByRole('heading', { name: 'Verify it’s you' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Use your passkey' }).isVisible(), false);
+    await page.getByRole('link', { name: 'Authenticator app' }).click();
+    await page.getByLabel('Authenticator app').fill(totpAt(tomSecret, live.now()));
+    const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Verify' }).click());
+    assert.ok((callback.searchParams.get('code') ?? '').length > 10);
+    await context.close();
+  });
+
+  it('a policy that does not allow passkeys: no passkey offer after password + TOTP', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    const page = await context.newPage();
+    await page.goto(authorizeUrl({ client_id: plainRp.clientId }));
+    await page.getByLabel('Email').fill('pat@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByLabel('Authenticator app').fill(totpCode(plainSecret, totpStep(live.now())));
+    const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Verify' }).click());
+    assert.ok((callback.searchParams.get('code') ?? '').length > 10, 'straight to the client, no offer');
+    await context.close();
   });
 });
