@@ -44,6 +44,7 @@ import type { MessageId } from '../pages/messages.ts';
 import { generateToken } from '../tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 import { parseCookies } from '../cookies.ts';
+import { PAGE_FORM_LIMIT } from '../pages/webauthn.ts';
 import { beginPortalPasskey, factorKindLabel, portalPasskeyChallenge, registerPortalPasskeyRoutes, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
 
 /** Where the portal lives: `/account/<tenant slug>`. */
@@ -126,7 +127,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
   const ourOrigin = new URL(options.publicUrl).origin;
 
   await app.register(async (scope) => {
-    await scope.register(formbody, { bodyLimit: 8 * 1024 });
+    await scope.register(formbody, { bodyLimit: PAGE_FORM_LIMIT });
 
     const keyOf = (cookie: string): string => createHash('sha256').update(cookie).digest('hex');
     const aad = (key: string): string => `account-portal:${key}`;

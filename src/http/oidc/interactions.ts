@@ -29,7 +29,7 @@ import { translate, type MessageId } from '../pages/messages.ts';
 import { accountIdOf, acrOfLevel, levelOfOidcAcr, levelOfSessionAcr } from './assurance-claims.ts';
 import { INTERACTION_PREFIX, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
 import { parseCookies } from '../cookies.ts';
-import { offerPasskey, passkeyChallengeControl, passkeySigninControl, registerPasskeyInteractionRoutes, showPasskeyEnrollment, type InteractionHooks, type PasskeyEnrollStage } from '../pages/webauthn.ts';
+import { PAGE_FORM_LIMIT, offerPasskey, passkeyChallengeControl, passkeySigninControl, registerPasskeyInteractionRoutes, showPasskeyEnrollment, type InteractionHooks, type PasskeyEnrollStage } from '../pages/webauthn.ts';
 
 /** The action a step-up for a requested `acr` is audited under. */
 export const OIDC_STEP_UP_ACTION = 'oidc-acr';
@@ -120,7 +120,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
   });
 
   await app.register(async (scope) => {
-    await scope.register(formbody, { bodyLimit: 8 * 1024 });
+    await scope.register(formbody, { bodyLimit: PAGE_FORM_LIMIT });
 
     const csrfOf = (uid: string): string => macOf(macKey, 'csrf', uid);
     // The services' clock for one request: the development clock's instant when it set one, as for the API routes.
@@ -409,6 +409,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       advance,
       finish,
       expired,
+      cookieSecure: oidc.cookies.secure,
       withStage: (state, stage) => ({ ...state, stage }),
     };
 

@@ -23,10 +23,23 @@ import type { FlowResult } from '../../services/flow-result.ts';
 import { signInWithPasskey, verify, type Caller } from '../../services/flow-service.ts';
 import type { RequestContext } from '../../services/risk.ts';
 import { beginPasskeySignin, beginWebauthnChallenge, beginWebauthnEnrollment, confirmWebauthnEnrollment } from '../../services/webauthn-service.ts';
+import { parseCookies } from '../cookies.ts';
 import { translate, type MessageId } from './messages.ts';
 
-/** The largest credential JSON a form may carry (a registration with attestation certificates stays well below). */
-const MAX_CREDENTIAL_JSON = 7 * 1024;
+/**
+ * The largest credential JSON a form may carry: a registration with packed or TPM attestation carries certificate
+ * chains (a few KiB in base64url), so the pages' form limit is above it with room for the URL encoding.
+ */
+const MAX_CREDENTIAL_JSON = 24 * 1024;
+
+/** How long "Not now" on the passkey offer keeps this browser from being asked again. */
+const OFFER_DECLINED_DAYS = 30;
+
+/** The cookie that remembers "Not now" (a plain flag: it grants nothing, it only spares a question). */
+const offerDeclinedCookie = (secure: boolean): string => (secure ? '__Host-pc_passkey_later' : 'pc_passkey_later');
+
+/** The hosted pages' and the portal's form body limit (the API's JSON limit is 64 KiB). */
+export const PAGE_FORM_LIMIT = 32 * 1024;
 
 /** The stage of a passkey registration: at the wall (`voluntary: false`) or offered after a sign-in. */
 export interface PasskeyEnrollStage {
@@ -70,6 +83,8 @@ export interface InteractionHooks<Ctx extends CtxLike, State extends StateLike> 
   advance(request: FastifyRequest, reply: FastifyReply, ctx: Ctx, state: State, result: FlowResult, shown?: { recoveryCodes?: readonly string[] | null; stepUp?: boolean }): Promise<FastifyReply>;
   finish(reply: FastifyReply, request: FastifyRequest, ctx: Ctx, login: NonNullable<State['login']>): Promise<FastifyReply>;
   expired(reply: FastifyReply): FastifyReply;
+  /** Whether the pages' cookies are `Secure` (and `__Host-` prefixed). */
+  readonly cookieSecure: boolean;
   /** A state with another stage (the stage types are the interaction's). */
   withStage(state: State, stage: PasskeyEnrollStage | { readonly kind: 'signin' } | { readonly kind: 'codes' } | { readonly kind: 'wall'; readonly mfaSessionId: string; readonly enrollOptions: readonly string[] }): State;
 }
@@ -166,8 +181,9 @@ export async function showPasskeyEnrollment<Ctx extends CtxLike, State extends S
 
 /**
  * After a password + TOTP sign-in (the caller calls it only then), the offer to add a passkey ("Sign in faster next
- * time"): made only when the user holds no passkey and the policy lets them enroll one now (a voluntary enrollment
- * session, as the portal opens); null otherwise, and the sign-in finishes as before.
+ * time"): made only when the user holds no passkey, the policy lets them enroll one now (a voluntary enrollment
+ * session, as the portal opens) and this browser has not answered "Not now" in the last 30 days; null otherwise,
+ * and the sign-in finishes as before.
  */
 export async function offerPasskey<Ctx extends CtxLike, State extends StateLike>(
   hooks: InteractionHooks<Ctx, State>,
@@ -180,6 +196,7 @@ export async function offerPasskey<Ctx extends CtxLike, State extends StateLike>
   if (result.status !== 'authenticated' || state.login === null) return null;
   // A password and a one-time code: not a passkey sign-in, not a remembered device.
   if (!result.amr.includes('pwd') || !result.amr.includes('otp')) return null;
+  if (parseCookies(request.headers.cookie).get(offerDeclinedCookie(hooks.cookieSecure)) === '1') return null;
   const deps = hooks.depsFor(request);
   try {
     const overview = await accountOverview(deps, ctx.caller, state.login.token);
@@ -268,6 +285,8 @@ export function registerPasskeyInteractionRoutes<Ctx extends CtxLike, State exte
   hooks.post('/passkey/later', async (request, reply, ctx, state) => {
     const stage = state.stage as PasskeyEnrollStage | { kind: string };
     if (stage.kind !== 'enroll_webauthn' || !('voluntary' in stage) || !stage.voluntary || state.login === null) return hooks.show(reply, ctx, state);
+    const attrs = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${OFFER_DECLINED_DAYS * 86_400}`, ...(hooks.cookieSecure ? ['Secure'] : [])];
+    void reply.header('set-cookie', `${offerDeclinedCookie(hooks.cookieSecure)}=1; ${attrs.join('; ')}`);
     return hooks.finish(reply, request, ctx, state.login);
   });
 }

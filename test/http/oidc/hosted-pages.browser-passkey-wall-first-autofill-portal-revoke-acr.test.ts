@@ -21,7 +21,7 @@
  *   (the last acceptable factor under `required`) is refused with `MFA_DISABLE_BLOCKED` shown.
  * - **errors and fallbacks**: a ceremony the authenticator refuses shows the translated message and a retry works;
  *   without JavaScript the passkey controls stay hidden and TOTP still signs in; a policy that does not allow
- *   passkeys makes no offer.
+ *   passkeys makes no offer; "Not now" is remembered by this browser.
  * axe-core finds no serious or critical violation on each passkey page.
  */
 import assert from 'node:assert/strict';
@@ -54,12 +54,17 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
   let plainRp: RelyingParty;
   let browser: Browser;
   const plainSecret = generateTotpSecret();
+  const niaSecret = generateTotpSecret();
 
   before(async () => {
     live = await startLiveServer('sqlite');
     const tenant = await createTenantWithUser(live, 'acme', 'ada@example.com', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always', acceptableFactors: 'any' });
     const store = live.runtime.store.forTenant(tenant.tenantId);
     await store.users.create({ email: 'tom@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
+    // A TOTP user of the same tenant (passkeys allowed), to decline the offer.
+    const nia = await store.users.create({ email: 'nia@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
+    const niaFactor = randomUUID();
+    await store.factors.create({ id: niaFactor, userId: nia.id, type: 'totp', status: 'active', label: 'phone', secretEnc: live.runtime.deps.secrets.seal(niaSecret, secretAad(tenant.tenantId, niaFactor)), now: live.now() });
     rp = await registerRelyingParty(live, 'Acme Portal', [tenant.tenantId]);
     // A tenant whose policy does not allow passkeys, with a TOTP user.
     const plain = await createTenantWithUser(live, 'plain', 'pat@example.com', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always', allowedFactors: ['totp', 'recovery_codes'] });
@@ -399,6 +404,28 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     await page.getByLabel('Authenticator app').fill(totpCode(plainSecret, totpStep(live.now())));
     const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Verify' }).click());
     assert.ok((callback.searchParams.get('code') ?? '').length > 10, 'straight to the client, no offer');
+    await context.close();
+  });
+
+  it('"Not now" finishes the sign-in and this browser is not asked again', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    const page = await context.newPage();
+    live.advance(30_000);
+    await signInWithPassword(page, 'nia@example.com');
+    await page.getByLabel('Authenticator app').fill(totpCode(niaSecret, totpStep(live.now())));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('heading', { name: 'Sign in faster next time: add a passkey' }).waitFor();
+    await callbackOf(page, () => page.getByRole('button', { name: 'Not now' }).click());
+    const declined = (await context.cookies()).find((c) => c.name === '__Host-pc_passkey_later');
+    assert.ok(declined !== undefined && declined.httpOnly && declined.secure && declined.sameSite === 'Lax', 'the answer is remembered in an HttpOnly cookie');
+
+    // Signing in again (prompt=login: the password and TOTP again) goes straight to the client.
+    live.advance(30_000);
+    await signInWithPassword(page, 'nia@example.com', authorizeUrl({ prompt: 'login' }));
+    await page.getByLabel('Authenticator app').fill(totpCode(niaSecret, totpStep(live.now())));
+    const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Verify' }).click());
+    assert.ok((callback.searchParams.get('code') ?? '').length > 10);
     await context.close();
   });
 });
