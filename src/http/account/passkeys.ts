@@ -48,7 +48,7 @@ export interface PortalPasskeyHooks<Ctx extends CtxLike> {
   home(reply: FastifyReply, ctx: Ctx, flash: { readonly role: 'alert' | 'status'; readonly id: AccountMessageId }, status: number): Promise<FastifyReply>;
   post(path: string, handler: (request: FastifyRequest, reply: FastifyReply, ctx: Ctx, body: Record<string, unknown>) => Promise<FastifyReply>, options?: { signedIn?: boolean }): void;
   /** The portal's next step from a flow answer (signed in, or the next challenge). */
-  advance(request: FastifyRequest, reply: FastifyReply, ctx: Ctx, result: FlowResult): Promise<FastifyReply>;
+  advance(request: FastifyRequest, reply: FastifyReply, ctx: Ctx, result: FlowResult, shown?: { recoveryCodes?: readonly string[] | null }): Promise<FastifyReply>;
   /** The challenge page again, with a message. */
   challengePage(reply: FastifyReply, ctx: Ctx, extra: { error: string; method: string }, status: number): Promise<FastifyReply>;
 }
@@ -76,8 +76,14 @@ export function factorKindLabel(factor: Pick<AccountFactor, 'type' | 'kind'>, ty
   return t(factor.kind === 'synced' ? 'account.passkey.kind.synced' : 'account.passkey.kind.device_bound');
 }
 
-/** Renders the registration page of a portal passkey stage with fresh options (a new single-use challenge). */
-async function passkeyPage<Ctx extends CtxLike>(hooks: PortalPasskeyHooks<Ctx>, reply: FastifyReply, ctx: Ctx, stage: PortalPasskeyStage, error: string, status = 200): Promise<FastifyReply> {
+/**
+ * Renders the registration page of a portal passkey stage (added from the overview, or at the portal's enrollment
+ * wall) with fresh options: a new single-use challenge bound to the stage's MFA session.
+ *
+ * @example
+ * return showPortalPasskey(hooks, reply, ctx, stage, '', 200);
+ */
+export async function showPortalPasskey<Ctx extends CtxLike>(hooks: PortalPasskeyHooks<Ctx>, reply: FastifyReply, ctx: Ctx, stage: PortalPasskeyStage, error: string, status = 200): Promise<FastifyReply> {
   const { options } = await beginWebauthnEnrollment(hooks.deps, ctx.caller, { mfaSessionId: stage.mfaSessionId });
   return hooks.send(
     reply,
@@ -95,7 +101,7 @@ export async function beginPortalPasskey<Ctx extends CtxLike>(hooks: PortalPassk
   if (!opened.enrollOptions.includes('webauthn')) throw new PortcullisError('MFA_FACTOR_NOT_ALLOWED', 'The policy does not allow adding a passkey here.');
   const stage: PortalPasskeyStage = { kind: 'enroll_webauthn', mfaSessionId: opened.mfaSessionId, label };
   await hooks.setStage(ctx, stage);
-  return passkeyPage(hooks, reply, ctx, stage, '');
+  return showPortalPasskey(hooks, reply, ctx, stage, '');
 }
 
 /**
@@ -124,24 +130,25 @@ export function registerPortalPasskeyRoutes<Ctx extends CtxLike>(hooks: PortalPa
 
   hooks.post(
     '/enroll/webauthn',
-    async (_request, reply, ctx, body) => {
+    async (request, reply, ctx, body) => {
       const stage = ctx.state.stage as PortalPasskeyStage | { kind: string };
       if (stage.kind !== 'enroll_webauthn' || !('mfaSessionId' in stage)) return hooks.toHome(reply, ctx);
       const response = credentialOfField(body.response);
-      if (response === null) return passkeyPage(hooks, reply, ctx, stage, t('passkey.error.failed'), 400);
+      if (response === null) return showPortalPasskey(hooks, reply, ctx, stage, t('passkey.error.failed'), 400);
       let confirmed: Awaited<ReturnType<typeof confirmWebauthnEnrollment>>;
       try {
         confirmed = await confirmWebauthnEnrollment(hooks.deps, ctx.caller, { mfaSessionId: stage.mfaSessionId, response, ...(stage.label === '' ? {} : { label: stage.label }) });
       } catch (error) {
-        if (error instanceof PortcullisError && error.code === 'MFA_CODE_INVALID') return passkeyPage(hooks, reply, ctx, stage, t('passkey.error.invalid'), 400);
+        if (error instanceof PortcullisError && error.code === 'MFA_CODE_INVALID') return showPortalPasskey(hooks, reply, ctx, stage, t('passkey.error.invalid'), 400);
         if (error instanceof PortcullisError && error.code === 'FACTOR_ALREADY_ACTIVE') return hooks.home(reply, ctx, { role: 'alert', id: 'account.passkey.error.exists' }, 409);
         if (error instanceof PortcullisError && error.code === 'MFA_FACTOR_NOT_ALLOWED') return hooks.home(reply, ctx, { role: 'alert', id: 'account.passkey.error.model' }, 400);
         throw error;
       }
+      // At the portal's enrollment wall: the sign-in goes on (the decision re-runs; recovery codes shown once).
+      if (confirmed.status !== 'enrolled') return hooks.advance(request, reply, ctx, confirmed, { recoveryCodes: confirmed.recoveryCodes });
       await hooks.setStage(ctx, { kind: 'ready' }, { role: 'status', id: 'account.passkey.done' });
       if (confirmed.recoveryCodes !== null && confirmed.recoveryCodes.length > 0) return hooks.codesPage(reply, ctx, confirmed.recoveryCodes);
       return hooks.toHome(reply, ctx);
     },
-    { signedIn: true },
   );
 }

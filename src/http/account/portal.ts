@@ -45,7 +45,7 @@ import { generateToken } from '../tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 import { parseCookies } from '../cookies.ts';
 import { PAGE_FORM_LIMIT } from '../pages/webauthn.ts';
-import { beginPortalPasskey, factorKindLabel, portalPasskeyChallenge, registerPortalPasskeyRoutes, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
+import { beginPortalPasskey, factorKindLabel, portalPasskeyChallenge, registerPortalPasskeyRoutes, showPortalPasskey, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
 
 /** Where the portal lives: `/account/<tenant slug>`. */
 export const ACCOUNT_PREFIX = '/account';
@@ -333,10 +333,13 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
             renderPage('wall', {
               title: t('wall.title'),
               csrf,
-              options: stage.enrollOptions.map((type) => ({ type, label: factorLabel(type), hint: type === 'totp' ? t('wall.option.totp.hint') : '', available: type === 'totp', action: `${ctx.base}/enroll` })),
+              options: stage.enrollOptions.map((type) => ({ type, label: factorLabel(type), hint: type === 'totp' ? t('wall.option.totp.hint') : type === 'webauthn' ? t('wall.option.webauthn.hint') : '', available: type === 'totp' || type === 'webauthn', action: `${ctx.base}/enroll` })),
+              webauthn: stage.enrollOptions.includes('webauthn'),
             }),
             status,
           );
+        case 'enroll_webauthn':
+          return showPortalPasskey(passkeyHooks, reply, ctx, stage, extra.error ?? '', status);
         case 'enroll_totp':
           return send(reply, renderPage('enroll-totp', { title: t('totp.title'), csrf, action: `${ctx.base}/enroll/confirm`, qrSvg: stage.qrSvg, secret: stage.secret, error: extra.error ?? '' }), status);
         default:
@@ -575,6 +578,11 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     post('/enroll', async (_request, reply, ctx, body) => {
       const stage = ctx.state.stage;
       if (stage.kind !== 'wall') return toHome(reply, ctx);
+      if (text(body.type, 40) === 'webauthn' && stage.enrollOptions.includes('webauthn')) {
+        ctx.state = { ...ctx.state, stage: { kind: 'enroll_webauthn', mfaSessionId: stage.mfaSessionId, label: '' } };
+        await saveState(ctx.cookie, ctx.state);
+        return stagePage(reply, ctx);
+      }
       if (text(body.type, 40) !== 'totp' || !stage.enrollOptions.includes('totp')) return stagePage(reply, ctx, { error: t('challenge.error.not_allowed') }, 400);
       const started = await beginTotpEnrollment(deps, ctx.caller, { mfaSessionId: stage.mfaSessionId });
       ctx.state = { ...ctx.state, stage: { kind: 'enroll_totp', mfaSessionId: stage.mfaSessionId, factorId: started.factorId, secret: started.secret, qrSvg: started.qrSvg, voluntary: false } };
@@ -639,7 +647,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
       toHome,
       home,
       post,
-      advance: (request, reply, ctx, result) => advance(request, reply, ctx, result),
+      advance: (request, reply, ctx, result, shown) => advance(request, reply, ctx, result, shown),
       challengePage: (reply, ctx, extra, status) => stagePage(reply, ctx, extra, status),
     };
     registerPortalPasskeyRoutes(passkeyHooks);

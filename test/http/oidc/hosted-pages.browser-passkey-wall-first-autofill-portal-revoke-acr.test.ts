@@ -17,6 +17,7 @@
  *   by a TOTP answer (the step-up ends at "Stronger sign-in required") and is satisfied by the passkey.
  * - **portal revoke**: two passkeys listed with their kind; one revoked in the account portal; the revoked one is
  *   refused at passkey sign-in and the other still signs in.
+ * - **portal wall**: a user with no factor registers a passkey at the portal's own enrollment wall.
  * - **portal refusal**: a passkey-only user signs in to the portal with the passkey, renames it, and removing it
  *   (the last acceptable factor under `required`) is refused with `MFA_DISABLE_BLOCKED` shown.
  * - **errors and fallbacks**: a ceremony the authenticator refuses shows the translated message and a retry works;
@@ -61,6 +62,7 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     const tenant = await createTenantWithUser(live, 'acme', 'ada@example.com', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always', acceptableFactors: 'any' });
     const store = live.runtime.store.forTenant(tenant.tenantId);
     await store.users.create({ email: 'tom@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
+    await store.users.create({ email: 'una@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
     // A TOTP user of the same tenant (passkeys allowed), to decline the offer.
     const nia = await store.users.create({ email: 'nia@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
     const niaFactor = randomUUID();
@@ -427,5 +429,21 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Verify' }).click());
     assert.ok((callback.searchParams.get('code') ?? '').length > 10);
     await context.close();
+  });
+
+  it("the account portal's own enrollment wall registers a passkey for a user with no factor", async () => {
+    const una = await openTab();
+    const { page } = una;
+    await page.goto(`${live.base}/account/acme`);
+    await page.getByLabel('Email').fill('una@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: /Set up.*Passkey/ }).click();
+    await page.getByRole('button', { name: 'Create a passkey' }).click();
+    await page.getByRole('heading', { name: 'Save your recovery codes' }).waitFor();
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    await page.getByRole('heading', { name: 'Your account' }).waitFor();
+    assert.match((await page.locator('table.factors tbody tr').first().textContent()) ?? '', /Passkey \(synced\)|Security key \(this device only\)/);
+    await una.context.close();
   });
 });
