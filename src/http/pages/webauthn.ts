@@ -229,6 +229,9 @@ export function registerPasskeyInteractionRoutes<Ctx extends CtxLike, State exte
       result = await signInWithPasskey(hooks.depsFor(request), ctx.caller, { tenant, response, context: hooks.contextOf(request, reply) });
     } catch (error) {
       if (error instanceof PortcullisError && error.code === 'INVALID_CREDENTIALS') return hooks.show(reply, ctx, next, { error: translate('passkey.error.unknown') }, 401);
+      // A known passkey whose answer did not verify (a spent or foreign challenge, a bad signature, a counter that
+      // went back): said as a passkey failure, not as a wrong code.
+      if (error instanceof PortcullisError && error.code === 'MFA_CODE_INVALID') return hooks.show(reply, ctx, next, { error: translate('passkey.error.invalid') }, 401);
       throw error;
     }
     return hooks.advance(request, reply, ctx, next, result);
