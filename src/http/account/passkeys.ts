@@ -95,6 +95,9 @@ export async function showPortalPasskey<Ctx extends CtxLike>(hooks: PortalPasske
 /**
  * The privileged act "add a passkey": opens a voluntary enrollment on the portal session and shows the registration
  * page. Refusals (`STEP_UP_REQUIRED`, `MFA_FACTOR_NOT_ALLOWED`, …) are thrown for the portal's `act` to map.
+ *
+ * @example
+ * case 'add_webauthn': return await beginPortalPasskey(hooks, request, reply, ctx, pending.label);
  */
 export async function beginPortalPasskey<Ctx extends CtxLike>(hooks: PortalPasskeyHooks<Ctx>, request: FastifyRequest, reply: FastifyReply, ctx: Ctx, label: string): Promise<FastifyReply> {
   const opened = await startEnrollment(hooks.deps, ctx.caller, { sessionToken: ctx.state.login ?? undefined, context: hooks.contextOf(request, reply) });

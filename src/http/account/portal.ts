@@ -4,7 +4,8 @@
  *
  * Sign-in: the portal is each tenant's built-in first-party application "Account" (src/services/account-portal.ts).
  * Its pages call the very services the headless API and the OIDC interaction pages call — `signIn`, `verify`,
- * `beginTotpEnrollment`/`confirmTotpEnrollment`, `stepUp` — so the portal reaches a session only through the one
+ * `beginTotpEnrollment`/`confirmTotpEnrollment`, `stepUp`, and for passkeys (src/http/account/passkeys.ts) the
+ * WebAuthn services — so the portal reaches a session only through the one
  * decision (SECURITY rule 1), under the first-party floors (enrollment required, challenge always). There is no
  * password check of its own.
  *

@@ -2,7 +2,8 @@
  * The hosted sign-in pages behind the OIDC provider's interactions (`/interaction/:uid/...`). Every step calls the
  * same services as the headless API — `signIn`, `verify`, `beginTotpEnrollment`/`confirmTotpEnrollment`, `stepUp`,
  * `startEnrollment` — so a page is one more caller of the one decision (SECURITY rule 1): a direct POST to any of
- * these routes meets exactly what the page would. The interaction is finished (and a code issued) only from an
+ * these routes meets exactly what the page would. The passkey ceremonies (sign-in, challenge, wall, the offer after
+ * a password + TOTP sign-in) are src/http/pages/webauthn.ts, on this file's state and flow through its hooks. The interaction is finished (and a code issued) only from an
  * `authenticated` answer, never while an enrollment or a challenge is pending.
  *
  * Flow state (which MFA session, the login session token for a step-up) is sealed by the secret box under the

@@ -155,6 +155,9 @@ function passkeyRefusal(error: unknown): MessageId | null {
 /**
  * Renders the `enroll_webauthn` stage: "Create a passkey" at the wall, or the "add a passkey" offer after a sign-in.
  * Options are issued per render (a single-use challenge bound to the MFA session, valid five minutes).
+ *
+ * @example
+ * case 'enroll_webauthn': return showPasskeyEnrollment(hooks, reply, ctx, stage, '', 200);
  */
 export async function showPasskeyEnrollment<Ctx extends CtxLike, State extends StateLike>(
   hooks: InteractionHooks<Ctx, State>,
@@ -184,6 +187,10 @@ export async function showPasskeyEnrollment<Ctx extends CtxLike, State extends S
  * time"): made only when the user holds no passkey, the policy lets them enroll one now (a voluntary enrollment
  * session, as the portal opens) and this browser has not answered "Not now" in the last 30 days; null otherwise,
  * and the sign-in finishes as before.
+ *
+ * @example
+ * const offered = await offerPasskey(hooks, request, reply, ctx, { ...state, login }, result);
+ * if (offered !== null) return offered;
  */
 export async function offerPasskey<Ctx extends CtxLike, State extends StateLike>(
   hooks: InteractionHooks<Ctx, State>,
