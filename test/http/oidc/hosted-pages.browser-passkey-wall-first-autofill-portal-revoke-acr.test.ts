@@ -293,12 +293,13 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     const rows = page.locator('table.factors tbody tr');
     assert.equal(await rows.count(), 2, 'the TOTP app and the passkey');
     const firstLabel = ((await rows.nth(1).locator('th').textContent()) ?? '').trim();
-    assert.match((await rows.nth(1).textContent()) ?? '', /Passkey \(synced\)|Security key \(this device only\)/, 'the passkey is shown with its kind');
+    assert.match((await rows.nth(1).textContent()) ?? '', /Security key \(this device only\)/, 'a key that does not sync is shown as device-bound');
 
     // A second passkey, on another authenticator: the first one's credential is kept aside to try after revoking.
     const first = (await cdp.send('WebAuthn.getCredentials', { authenticatorId: tom.authenticatorId })).credentials;
     await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: tom.authenticatorId });
-    tom.authenticatorId = (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: AUTHENTICATOR })).authenticatorId;
+    // This one syncs (backup eligible and backed up, as a password manager's passkey): listed as a synced passkey.
+    tom.authenticatorId = (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, defaultBackupEligibility: true, defaultBackupState: true } })).authenticatorId;
     await page.getByRole('button', { name: 'Add a passkey' }).waitFor();
     await screenshotAndAudit(page, 'passkey-06-portal');
     await page.getByLabel('Name for the new passkey (optional)').fill('Laptop');
@@ -308,6 +309,8 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     await page.getByText('The passkey was added.').waitFor();
     assert.equal(await rows.count(), 3);
     assert.equal(((await rows.nth(2).locator('th').textContent()) ?? '').trim(), 'Laptop');
+    assert.match((await rows.nth(2).textContent()) ?? '', /Passkey \(synced\)/);
+    assert.match((await rows.nth(1).textContent()) ?? '', /Security key \(this device only\)/, 'the first, device-bound');
 
     // Revoke the first passkey alone.
     await page.getByRole('link', { name: `Remove ${firstLabel}` }).click();
