@@ -250,7 +250,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         case 'enroll_totp':
           return page(reply, uid, 'enroll-totp', translate('totp.title'), { action: `${base(uid)}/enroll/confirm`, qrSvg: stage.qrSvg, secret: stage.secret, error: extra.error ?? '' }, status);
         case 'enroll_webauthn':
-          return showPasskeyEnrollment(hooks, reply, ctx, stage, extra.error ?? '', status);
+          return showPasskeyEnrollment(hooks, reply, ctx, state, stage, extra.error ?? '', status);
         case 'codes':
           // The codes were shown once, in the answer that issued them; a reload does not show them again.
           return page(reply, uid, 'recovery-codes', translate('codes.title'), { action: `${base(uid)}/continue`, codes: [] }, status);

@@ -157,12 +157,13 @@ function passkeyRefusal(error: unknown): MessageId | null {
  * Options are issued per render (a single-use challenge bound to the MFA session, valid five minutes).
  *
  * @example
- * case 'enroll_webauthn': return showPasskeyEnrollment(hooks, reply, ctx, stage, '', 200);
+ * case 'enroll_webauthn': return showPasskeyEnrollment(hooks, reply, ctx, state, stage, '', 200);
  */
 export async function showPasskeyEnrollment<Ctx extends CtxLike, State extends StateLike>(
   hooks: InteractionHooks<Ctx, State>,
   reply: FastifyReply,
   ctx: Ctx,
+  state: State,
   stage: PasskeyEnrollStage,
   error: string,
   status: number,
@@ -174,6 +175,8 @@ export async function showPasskeyEnrollment<Ctx extends CtxLike, State extends S
   } catch (cause) {
     if (!(cause instanceof PortcullisError)) throw cause;
     // The enrollment session ended (or the user holds the maximum number of passkeys): nothing to register here.
+    // An offer never costs a finished sign-in: it goes on to the client.
+    if (stage.voluntary && state.login !== null) return hooks.finish(reply, reply.request, ctx, state.login);
     return hooks.expired(reply);
   }
   if (stage.voluntary) {
@@ -271,6 +274,9 @@ export function registerPasskeyInteractionRoutes<Ctx extends CtxLike, State exte
     } catch (error) {
       const id = passkeyRefusal(error);
       if (id !== null) return hooks.show(reply, ctx, state, { error: translate(id) }, 400);
+      // The offer's enrollment session (five minutes) ran out while the page stayed open: the sign-in itself is done.
+      const ended = error instanceof PortcullisError && (error.code === 'MFA_SESSION_EXPIRED' || error.code === 'MFA_SESSION_USED' || error.code === 'MFA_SESSION_NOT_FOUND');
+      if (ended && stage.voluntary && state.login !== null) return hooks.finish(reply, request, ctx, state.login);
       throw error;
     }
     if (confirmed.status === 'enrolled') {

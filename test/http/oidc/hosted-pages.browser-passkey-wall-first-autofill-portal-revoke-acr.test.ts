@@ -17,6 +17,7 @@
  *   by a TOTP answer (the step-up ends at "Stronger sign-in required") and is satisfied by the passkey.
  * - **portal revoke**: two passkeys listed with their kind; one revoked in the account portal; the revoked one is
  *   refused at passkey sign-in and the other still signs in.
+ * - **an offer left open** past its five-minute enrollment session still finishes the sign-in.
  * - **portal wall**: a user with no factor registers a passkey at the portal's own enrollment wall.
  * - **portal refusal**: a passkey-only user signs in to the portal with the passkey, renames it, and removing it
  *   (the last acceptable factor under `required`) is refused with `MFA_DISABLE_BLOCKED` shown.
@@ -67,6 +68,9 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     const nia = await store.users.create({ email: 'nia@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
     const niaFactor = randomUUID();
     await store.factors.create({ id: niaFactor, userId: nia.id, type: 'totp', status: 'active', label: 'phone', secretEnc: live.runtime.deps.secrets.seal(niaSecret, secretAad(tenant.tenantId, niaFactor)), now: live.now() });
+    const ole = await store.users.create({ email: 'ole@example.com', passwordHash: await hashPassword(PASSWORD), now: live.now() });
+    const oleFactor = randomUUID();
+    await store.factors.create({ id: oleFactor, userId: ole.id, type: 'totp', status: 'active', label: 'phone', secretEnc: live.runtime.deps.secrets.seal(niaSecret, secretAad(tenant.tenantId, oleFactor)), now: live.now() });
     rp = await registerRelyingParty(live, 'Acme Portal', [tenant.tenantId]);
     // A tenant whose policy does not allow passkeys, with a TOTP user.
     const plain = await createTenantWithUser(live, 'plain', 'pat@example.com', { enrollment: 'required', gracePeriodDays: 0, challenge: 'always', allowedFactors: ['totp', 'recovery_codes'] });
@@ -448,5 +452,19 @@ describe('passkeys on the hosted pages in chromium', { skip: SKIP_WITHOUT_CHROMI
     await page.getByRole('heading', { name: 'Your account' }).waitFor();
     assert.match((await page.locator('table.factors tbody tr').first().textContent()) ?? '', /Passkey \(synced\)|Security key \(this device only\)/);
     await una.context.close();
+  });
+
+  it('an offer left open past its enrollment session still finishes the sign-in', async () => {
+    const ole = await openTab();
+    const { page } = ole;
+    live.advance(30_000);
+    await signInWithPassword(page, 'ole@example.com');
+    await page.getByLabel('Authenticator app').fill(totpCode(niaSecret, totpStep(live.now())));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('button', { name: 'Add a passkey' }).waitFor();
+    live.advance(6 * 60_000);
+    const callback = await callbackOf(page, () => page.getByRole('button', { name: 'Add a passkey' }).click());
+    assert.ok((callback.searchParams.get('code') ?? '').length > 10);
+    await ole.context.close();
   });
 });
