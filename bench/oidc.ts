@@ -149,6 +149,16 @@ class ScriptedBrowser {
     }
   }
 
+  /**
+   * A returning browser that once answered "Not now" to the passkey offer (src/http/pages/webauthn.ts), so the flow
+   * measured stays password + TOTP → the client (both cookie names: `__Host-` on https and localhost, bare otherwise).
+   */
+  declinedPasskeyOffer(): this {
+    this.jar.set('__Host-pc_passkey_later', '1');
+    this.jar.set('pc_passkey_later', '1');
+    return this;
+  }
+
   /** Follows redirects; stops at the relying party's redirect URI (returned as `left`) or at a page. */
   async go(url: string, form?: Record<string, string>): Promise<{ status: number; url: string; html: string; left: URL | null }> {
     let current = url;
@@ -191,7 +201,7 @@ async function oidcFlow(ready: Ready, user: { email: string; secret: Buffer }): 
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
   });
-  const browser = new ScriptedBrowser(ready.redirectUri);
+  const browser = new ScriptedBrowser(ready.redirectUri).declinedPasskeyOffer();
   const signInPage = await browser.go(`${issuer}/auth?${params.toString()}`);
   if (signInPage.status !== 200) throw new Error(`sign-in page: ${signInPage.status}`);
   counters.signInPageBytes = Buffer.byteLength(signInPage.html);

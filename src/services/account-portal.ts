@@ -82,6 +82,18 @@ export interface AccountFactor {
   readonly label: string;
   readonly createdAt: string;
   readonly lastUsedAt: string | null;
+  /**
+   * A WebAuthn credential's kind, from its backup eligibility at registration: `synced` (a multi-device passkey, in a
+   * password manager or platform keychain) or `device_bound` (a security key or a single-device passkey); null for
+   * other factor types.
+   */
+  readonly kind: 'synced' | 'device_bound' | null;
+}
+
+/** The kind of a WebAuthn factor row (`data.deviceType` as @simplewebauthn/server reported it). */
+function credentialKindOf(factor: { readonly type: FactorType; readonly data: Readonly<Record<string, unknown>> | null }): AccountFactor['kind'] {
+  if (factor.type !== 'webauthn') return null;
+  return factor.data?.deviceType === 'multiDevice' ? 'synced' : 'device_bound';
 }
 
 export interface AccountOverview {
@@ -99,7 +111,7 @@ export async function accountOverview(deps: ServiceDeps, caller: Caller, session
   const factors = await tenant.factors.listForUser(user.id, 'active');
   return {
     user: { id: user.id, email: user.email },
-    factors: factors.map((f) => ({ id: f.id, type: f.type, label: f.label, createdAt: new Date(f.createdAt).toISOString(), lastUsedAt: iso(f.lastUsedAt) })),
+    factors: factors.map((f) => ({ id: f.id, type: f.type, label: f.label, createdAt: new Date(f.createdAt).toISOString(), lastUsedAt: iso(f.lastUsedAt), kind: credentialKindOf(f) })),
     recoveryCodesRemaining: await tenant.recoveryCodes.countRemaining(user.id),
     mfaAt: iso(session.mfaAt),
   };

@@ -4,7 +4,8 @@
  *
  * Sign-in: the portal is each tenant's built-in first-party application "Account" (src/services/account-portal.ts).
  * Its pages call the very services the headless API and the OIDC interaction pages call — `signIn`, `verify`,
- * `beginTotpEnrollment`/`confirmTotpEnrollment`, `stepUp` — so the portal reaches a session only through the one
+ * `beginTotpEnrollment`/`confirmTotpEnrollment`, `stepUp`, and for passkeys (src/http/account/passkeys.ts) the
+ * WebAuthn services — so the portal reaches a session only through the one
  * decision (SECURITY rule 1), under the first-party floors (enrollment required, challenge always). There is no
  * password check of its own.
  *
@@ -28,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError, type FactorType } from '../../core/index.ts';
 import { listOwnTrustedDevices, revokeOwnTrustedDevice } from '../../services/trusted-devices.ts';
-import { accountOverview, listAccountSessions, listSigninActivity, openAccountPortal, renameOwnFactor, revokeAccountSession } from '../../services/account-portal.ts';
+import { accountOverview, checkFactorLabel, listAccountSessions, listSigninActivity, openAccountPortal, renameOwnFactor, revokeAccountSession } from '../../services/account-portal.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, regenerateRecoveryCodes, removeOwnFactor, startEnrollment } from '../../services/enrollment-service.ts';
 import type { FlowResult } from '../../services/flow-result.ts';
@@ -44,6 +45,8 @@ import type { MessageId } from '../pages/messages.ts';
 import { generateToken } from '../../factors/tokens.ts';
 import { translateAccount as t, type AccountMessageId } from './messages.ts';
 import { parseCookies } from '../cookies.ts';
+import { PAGE_FORM_LIMIT } from '../pages/webauthn.ts';
+import { beginPortalPasskey, factorKindLabel, portalPasskeyChallenge, registerPortalPasskeyRoutes, showPortalPasskey, type PortalPasskeyHooks, type PortalPasskeyStage } from './passkeys.ts';
 
 /** Where the portal lives: `/account/<tenant slug>`. */
 export const ACCOUNT_PREFIX = '/account';
@@ -69,13 +72,14 @@ export interface AccountPortalOptions {
 }
 
 /** A privileged act waiting for its step-up. */
-type PendingAct = { readonly kind: 'add_totp'; readonly label: string } | { readonly kind: 'remove'; readonly factorId: string } | { readonly kind: 'regenerate' };
+type PendingAct = { readonly kind: 'add_totp'; readonly label: string } | { readonly kind: 'add_webauthn'; readonly label: string } | { readonly kind: 'remove'; readonly factorId: string } | { readonly kind: 'regenerate' };
 
 type Stage =
   | { readonly kind: 'signin' }
   | { readonly kind: 'challenge'; readonly mfaSessionId: string; readonly methods: readonly string[]; readonly recovery: boolean; readonly stepUp: boolean }
   | { readonly kind: 'wall'; readonly mfaSessionId: string; readonly enrollOptions: readonly string[] }
   | { readonly kind: 'enroll_totp'; readonly mfaSessionId: string; readonly factorId: string; readonly secret: string; readonly qrSvg: string; readonly voluntary: boolean }
+  | PortalPasskeyStage
   | { readonly kind: 'ready' };
 
 interface Flash {
@@ -95,7 +99,7 @@ interface PortalState {
 }
 
 /** Methods the challenge page can take today, as on the OIDC pages. */
-const ANSWERABLE = new Set<string>(['totp', 'recovery_codes']);
+const ANSWERABLE = new Set<string>(['totp', 'recovery_codes', 'webauthn']);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const eta = new Eta({ views: join(here, '..', 'pages', 'views'), autoEscape: true, cache: true, useWith: false });
@@ -124,7 +128,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
   const ourOrigin = new URL(options.publicUrl).origin;
 
   await app.register(async (scope) => {
-    await scope.register(formbody, { bodyLimit: 8 * 1024 });
+    await scope.register(formbody, { bodyLimit: PAGE_FORM_LIMIT });
 
     const keyOf = (cookie: string): string => createHash('sha256').update(cookie).digest('hex');
     const aad = (key: string): string => `account-portal:${key}`;
@@ -276,13 +280,15 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
           factors: factors.map((f) => ({
             id: f.id,
             label: f.label,
-            typeLabel: factorLabel(f.type),
+            typeLabel: factorKindLabel(f, factorLabel(f.type)),
             created: when(f.createdAt),
             lastUsed: when(f.lastUsedAt),
             renameHref: `${ctx.base}/factors/${f.id}/rename`,
             removeHref: `${ctx.base}/factors/${f.id}/remove`,
           })),
           addAction: `${ctx.base}/factors/totp`,
+          passkeyAction: `${ctx.base}/factors/webauthn`,
+          webauthn: true,
           codesAction: `${ctx.base}/recovery-codes`,
           codesRemaining: overview.recoveryCodesRemaining,
           trustedDevices: devices.map((d) => ({
@@ -296,7 +302,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     }
 
     /** Renders the page of a sign-in or step-up stage (the shared sign-in views). */
-    function stagePage(reply: FastifyReply, ctx: Ctx, extra: { error?: string; method?: string; identifier?: string; notice?: string } = {}, status = 200): FastifyReply {
+    async function stagePage(reply: FastifyReply, ctx: Ctx, extra: { error?: string; method?: string; identifier?: string; notice?: string } = {}, status = 200): Promise<FastifyReply> {
       const stage = ctx.state.stage;
       const csrf = csrfOf(ctx.cookie, ctx.tenant.id);
       switch (stage.kind) {
@@ -317,6 +323,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
               methodHint: method === 'recovery_codes' ? t('challenge.method.recovery_codes.hint') : stage.stepUp ? `${t('account.stepup.notice')} ${t('challenge.method.totp.hint')}` : t('challenge.method.totp.hint'),
               methods: offered.map((type) => ({ type, label: label(type), available: ANSWERABLE.has(type), href: `${ctx.base}?method=${encodeURIComponent(type)}` })),
               error: extra.error ?? '',
+              ...(method === 'webauthn' ? await portalPasskeyChallenge(deps, ctx.caller, stage.mfaSessionId, `${ctx.base}/verify/passkey`) : {}),
             }),
             status,
           );
@@ -327,10 +334,13 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
             renderPage('wall', {
               title: t('wall.title'),
               csrf,
-              options: stage.enrollOptions.map((type) => ({ type, label: factorLabel(type), hint: type === 'totp' ? t('wall.option.totp.hint') : '', available: type === 'totp', action: `${ctx.base}/enroll` })),
+              options: stage.enrollOptions.map((type) => ({ type, label: factorLabel(type), hint: type === 'totp' ? t('wall.option.totp.hint') : type === 'webauthn' ? t('wall.option.webauthn.hint') : '', available: type === 'totp' || type === 'webauthn', action: `${ctx.base}/enroll` })),
+              webauthn: stage.enrollOptions.includes('webauthn'),
             }),
             status,
           );
+        case 'enroll_webauthn':
+          return showPortalPasskey(passkeyHooks, reply, ctx, stage, extra.error ?? '', status);
         case 'enroll_totp':
           return send(reply, renderPage('enroll-totp', { title: t('totp.title'), csrf, action: `${ctx.base}/enroll/confirm`, qrSvg: stage.qrSvg, secret: stage.secret, error: extra.error ?? '' }), status);
         default:
@@ -452,6 +462,8 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
             await saveState(ctx.cookie, ctx.state);
             return stagePage(reply, ctx);
           }
+          case 'add_webauthn':
+            return await beginPortalPasskey(passkeyHooks, request, reply, ctx, pending.label);
           case 'remove':
             await removeOwnFactor(deps, ctx.caller, { sessionToken, factorId: pending.factorId });
             return await flashHome(reply, ctx, { role: 'status', id: 'account.remove.done' });
@@ -536,7 +548,7 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
       const method = (request.query as Record<string, unknown>).method;
       const stage = ctx.state.stage;
       // A step-up left half-way (the user came back to the overview): the waiting act is dropped.
-      if (signedIn(ctx.state) && (stage.kind === 'ready' || (stage.kind === 'challenge' && stage.stepUp && typeof method !== 'string') || (stage.kind === 'enroll_totp' && stage.voluntary))) {
+      if (signedIn(ctx.state) && (stage.kind === 'ready' || (stage.kind === 'challenge' && stage.stepUp && typeof method !== 'string') || (stage.kind === 'enroll_totp' && stage.voluntary) || stage.kind === 'enroll_webauthn')) {
         if (stage.kind !== 'ready') {
           ctx.state = { ...ctx.state, stage: { kind: 'ready' }, pending: null };
           await saveState(ctx.cookie, ctx.state);
@@ -569,6 +581,11 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
     post('/enroll', async (_request, reply, ctx, body) => {
       const stage = ctx.state.stage;
       if (stage.kind !== 'wall') return toHome(reply, ctx);
+      if (text(body.type, 40) === 'webauthn' && stage.enrollOptions.includes('webauthn')) {
+        ctx.state = { ...ctx.state, stage: { kind: 'enroll_webauthn', mfaSessionId: stage.mfaSessionId, label: '' } };
+        await saveState(ctx.cookie, ctx.state);
+        return stagePage(reply, ctx);
+      }
       if (text(body.type, 40) !== 'totp' || !stage.enrollOptions.includes('totp')) return stagePage(reply, ctx, { error: t('challenge.error.not_allowed') }, 400);
       const started = await beginTotpEnrollment(deps, ctx.caller, { mfaSessionId: stage.mfaSessionId });
       ctx.state = { ...ctx.state, stage: { kind: 'enroll_totp', mfaSessionId: stage.mfaSessionId, factorId: started.factorId, secret: started.secret, qrSvg: started.qrSvg, voluntary: false } };
@@ -600,6 +617,43 @@ export async function registerAccountPortal(app: PortcullisApp, options: Account
       },
       { signedIn: true },
     );
+
+    post(
+      '/factors/webauthn',
+      async (request, reply, ctx, body) => {
+        // An empty name leaves the service's default ("Passkey — iCloud Keychain", "Security key").
+        const typed = text(body.label, 200).trim();
+        let label: string;
+        try {
+          label = typed === '' ? '' : checkFactorLabel(typed);
+        } catch (error) {
+          if (error instanceof PortcullisError && error.code === 'INVALID_REQUEST') return home(reply, ctx, { role: 'alert', id: 'account.rename.error' }, 400);
+          throw error;
+        }
+        return act(request, reply, ctx, { kind: 'add_webauthn', label });
+      },
+      { signedIn: true },
+    );
+
+    // Passkeys (src/http/account/passkeys.ts): the registration page and its confirmation, on this portal's state.
+    const passkeyHooks: PortalPasskeyHooks<Ctx> = {
+      deps,
+      csrf: (ctx) => csrfOf(ctx.cookie, ctx.tenant.id),
+      send,
+      render,
+      contextOf,
+      setStage: async (ctx, stage, flash) => {
+        ctx.state = { ...ctx.state, stage, ...(flash === undefined ? {} : { flash }) };
+        await saveState(ctx.cookie, ctx.state);
+      },
+      codesPage,
+      toHome,
+      home,
+      post,
+      advance: (request, reply, ctx, result, shown) => advance(request, reply, ctx, result, shown),
+      challengePage: (reply, ctx, extra, status) => stagePage(reply, ctx, extra, status),
+    };
+    registerPortalPasskeyRoutes(passkeyHooks);
 
     post('/recovery-codes', async (request, reply, ctx) => act(request, reply, ctx, { kind: 'regenerate' }), { signedIn: true });
 

@@ -2,7 +2,8 @@
  * The hosted sign-in pages behind the OIDC provider's interactions (`/interaction/:uid/...`). Every step calls the
  * same services as the headless API — `signIn`, `verify`, `beginTotpEnrollment`/`confirmTotpEnrollment`, `stepUp`,
  * `startEnrollment` — so a page is one more caller of the one decision (SECURITY rule 1): a direct POST to any of
- * these routes meets exactly what the page would. The interaction is finished (and a code issued) only from an
+ * these routes meets exactly what the page would. The passkey ceremonies (sign-in, challenge, wall, the offer after
+ * a password + TOTP sign-in) are src/http/pages/webauthn.ts, on this file's state and flow through its hooks. The interaction is finished (and a code issued) only from an
  * `authenticated` answer, never while an enrollment or a challenge is pending.
  *
  * Flow state (which MFA session, the login session token for a step-up) is sealed by the secret box under the
@@ -28,6 +29,7 @@ import { translate, type MessageId } from '../pages/messages.ts';
 import { accountIdOf, acrOfLevel, levelOfOidcAcr, levelOfSessionAcr } from './assurance-claims.ts';
 import { INTERACTION_PREFIX, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
 import { parseCookies } from '../cookies.ts';
+import { PAGE_FORM_LIMIT, offerPasskey, passkeyChallengeControl, passkeySigninControl, registerPasskeyInteractionRoutes, showPasskeyEnrollment, type InteractionHooks, type PasskeyEnrollStage } from '../pages/webauthn.ts';
 
 /** The action a step-up for a requested `acr` is audited under. */
 export const OIDC_STEP_UP_ACTION = 'oidc-acr';
@@ -52,10 +54,14 @@ type Stage =
   | { readonly kind: 'challenge'; readonly mfaSessionId: string; readonly methods: readonly string[]; readonly recovery: boolean; readonly stepUp: boolean }
   | { readonly kind: 'wall'; readonly mfaSessionId: string; readonly enrollOptions: readonly string[] }
   | { readonly kind: 'enroll_totp'; readonly mfaSessionId: string; readonly factorId: string; readonly secret: string; readonly qrSvg: string; readonly voluntary: boolean }
+  | PasskeyEnrollStage
   | { readonly kind: 'codes' }
   | { readonly kind: 'grace'; readonly endsAt: string }
   | { readonly kind: 'blocked' }
   | { readonly kind: 'unmet' };
+
+/** The interaction a request names, with its details and the calling application. */
+type InteractionCtx = { readonly uid: string; readonly details: Awaited<ReturnType<Awaited<ReturnType<OidcProvider['current']>>['interactionDetails']>>; readonly caller: Caller };
 
 interface FlowState {
   readonly tenant: string | null;
@@ -64,9 +70,9 @@ interface FlowState {
 }
 
 /** Methods the challenge page can take today; the others keep their slot in the picker. */
-const ANSWERABLE = new Set<string>(['totp', 'recovery_codes']);
+const ANSWERABLE = new Set<string>(['totp', 'recovery_codes', 'webauthn']);
 /** Factors the wall can enroll today; the others keep their slot. */
-const ENROLLABLE = new Set<string>(['totp']);
+const ENROLLABLE = new Set<string>(['totp', 'webauthn']);
 
 function methodLabel(type: string): string {
   const id = `challenge.method.${type}` as MessageId;
@@ -114,7 +120,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
   });
 
   await app.register(async (scope) => {
-    await scope.register(formbody, { bodyLimit: 8 * 1024 });
+    await scope.register(formbody, { bodyLimit: PAGE_FORM_LIMIT });
 
     const csrfOf = (uid: string): string => macOf(macKey, 'csrf', uid);
     // The services' clock for one request: the development clock's instant when it set one, as for the API routes.
@@ -216,6 +222,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
             identifier: extra.identifier ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
             notice,
             error: extra.error ?? '',
+            ...(await signinPasskey(reply, ctx, fixedTenant)),
           }, status);
         }
         case 'challenge': {
@@ -231,14 +238,18 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
             methodHint: hint,
             methods: offered.map((type) => ({ type, label: methodLabel(type), available: ANSWERABLE.has(type), href: `${base(uid)}?method=${encodeURIComponent(type)}` })),
             error: extra.error ?? '',
+            ...(method === 'webauthn' ? await challengePasskey(reply, ctx, stage.mfaSessionId) : {}),
           }, status);
         }
         case 'wall':
           return page(reply, uid, 'wall', translate('wall.title'), {
-            options: stage.enrollOptions.map((type) => ({ type, label: wallLabel(type), hint: type === 'totp' ? translate('wall.option.totp.hint') : '', available: ENROLLABLE.has(type), action: `${base(uid)}/enroll` })),
+            options: stage.enrollOptions.map((type) => ({ type, label: wallLabel(type), hint: type === 'totp' ? translate('wall.option.totp.hint') : type === 'webauthn' ? translate('wall.option.webauthn.hint') : '', available: ENROLLABLE.has(type), action: `${base(uid)}/enroll` })),
+            webauthn: stage.enrollOptions.includes('webauthn'),
           }, status);
         case 'enroll_totp':
           return page(reply, uid, 'enroll-totp', translate('totp.title'), { action: `${base(uid)}/enroll/confirm`, qrSvg: stage.qrSvg, secret: stage.secret, error: extra.error ?? '' }, status);
+        case 'enroll_webauthn':
+          return showPasskeyEnrollment(hooks, reply, ctx, state, stage, extra.error ?? '', status);
         case 'codes':
           // The codes were shown once, in the answer that issued them; a reload does not show them again.
           return page(reply, uid, 'recovery-codes', translate('codes.title'), { action: `${base(uid)}/continue`, codes: [] }, status);
@@ -296,7 +307,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>,
       state: FlowState,
       result: FlowResult,
-      shown: { recoveryCodes?: readonly string[] | null; stepUp?: boolean } = {},
+      shown: { recoveryCodes?: readonly string[] | null; stepUp?: boolean; method?: string } = {},
     ): Promise<FastifyReply> {
       const exp = ctx.details.exp;
       if (result.status === 'mfa_required' || result.status === 'step_up_required') {
@@ -337,6 +348,8 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         await saveState(ctx.uid, exp, next);
         return show(reply, ctx, next);
       }
+      const offered = shown.stepUp === true || shown.method !== 'totp' ? null : await offerPasskey(hooks, request, reply, ctx, { ...state, login }, result);
+      if (offered !== null) return offered;
       return finish(reply, request, ctx, login);
     }
 
@@ -384,6 +397,33 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
           throw error;
       }
     }
+
+    const hooks: InteractionHooks<InteractionCtx, FlowState> = {
+      depsFor,
+      contextOf,
+      tenantOf,
+      base,
+      post: (path, handler) => post(path, handler),
+      page,
+      show,
+      toStage,
+      saveState,
+      advance,
+      finish,
+      expired,
+      cookieSecure: oidc.cookies.secure,
+      withStage: (state, stage) => ({ ...state, stage }),
+    };
+
+    const signinPasskey = async (reply: FastifyReply, ctx: InteractionCtx, tenant: string | null): Promise<Record<string, unknown>> => {
+      const passkey = await passkeySigninControl(depsFor(reply.request), ctx.caller, tenant, `${base(ctx.uid)}/passkey`);
+      return passkey === null ? {} : { passkey, webauthn: true };
+    };
+
+    const challengePasskey = async (reply: FastifyReply, ctx: InteractionCtx, mfaSessionId: string): Promise<Record<string, unknown>> => {
+      const passkey = await passkeyChallengeControl(depsFor(reply.request), ctx.caller, mfaSessionId, `${base(ctx.uid)}/verify/passkey`);
+      return passkey === null ? {} : { passkey, webauthn: true };
+    };
 
     type Handler = (request: FastifyRequest, reply: FastifyReply, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, state: FlowState, body: Record<string, unknown>) => Promise<FastifyReply>;
 
@@ -439,12 +479,13 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       const method = text(body.method, 40);
       const code = text(body.code, 128).trim();
       const result = await verify(depsFor(request), ctx.caller, { mfaSessionId: state.stage.mfaSessionId, method, code, rememberDevice: body.remember === '1' && !state.stage.stepUp });
-      return advance(request, reply, ctx, state, result, { stepUp: state.stage.stepUp });
+      return advance(request, reply, ctx, state, result, { stepUp: state.stage.stepUp, method });
     });
 
     post('/enroll', async (request, reply, ctx, state, body) => {
       if (state.stage.kind !== 'wall') return show(reply, ctx, state);
       const type = text(body.type, 40) as FactorType;
+      if (type === 'webauthn' && state.stage.enrollOptions.includes(type)) return toStage(reply, ctx, { ...state, stage: { kind: 'enroll_webauthn', mfaSessionId: state.stage.mfaSessionId, voluntary: false, enrollOptions: state.stage.enrollOptions } });
       if (type !== 'totp' || !state.stage.enrollOptions.includes(type)) return show(reply, ctx, state, { error: translate('challenge.error.not_allowed') }, 400);
       const started = await beginTotpEnrollment(depsFor(request), ctx.caller, { mfaSessionId: state.stage.mfaSessionId });
       return toStage(reply, ctx, { ...state, stage: { kind: 'enroll_totp', mfaSessionId: state.stage.mfaSessionId, factorId: started.factorId, secret: started.secret, qrSvg: started.qrSvg, voluntary: false } });
@@ -478,5 +519,8 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       if ((state.stage.kind !== 'codes' && state.stage.kind !== 'grace') || state.login === null) return show(reply, ctx, state);
       return finish(reply, request, ctx, state.login);
     });
+
+    // Passkeys (src/http/pages/webauthn.ts): the pages' WebAuthn ceremonies, on this interaction's state and flow.
+    registerPasskeyInteractionRoutes(hooks);
   });
 }

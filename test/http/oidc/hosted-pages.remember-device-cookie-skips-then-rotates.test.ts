@@ -49,7 +49,10 @@ forEachDialect((dialect) => {
     const first = new Browser(live.base);
     const challenge = await signIn(first);
     assert.match(challenge.html, /name="remember" type="checkbox"/, 'the challenge page offers to remember the device');
-    const done = await first.submit(challenge, '/verify', { code: totpCode(secret, totpStep(live.now())), remember: '1' });
+    const offer = await first.submit(challenge, '/verify', { code: totpCode(secret, totpStep(live.now())), remember: '1' });
+    // A TOTP user without a passkey is offered one first (src/http/pages/webauthn.ts); "Not now" finishes.
+    assert.match(offer.html, /Sign in faster next time: add a passkey/);
+    const done = await first.submit(offer, '/passkey/later', {});
     assert.ok(done.left?.startsWith(rp.redirectUri), `the flow reached the relying party: ${done.url} ${done.html.slice(0, 500)}`);
     const token = first.jar.get(TRUST);
     assert.match(token ?? '', /^pcd_[A-Za-z0-9_-]{43}$/, 'the token cookie is set');
