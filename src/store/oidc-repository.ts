@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from './database.ts';
-import { changed, num, numOrNull } from './kysely-support.ts';
+import { beginTransaction, changed, num, numOrNull, type Binding } from './kysely-support.ts';
 
 interface OidcSchema {
   oidc_payloads: {
@@ -80,6 +80,13 @@ function stringArray(text: string): string[] {
  */
 export function oidcPayloadRepository(database: Database): OidcPayloadRepository {
   const db = database.db as unknown as Kysely<OidcSchema>;
+  // On SQLite each write joins the store's group commit (src/store/kysely-support.ts) as a transaction of its own
+  // statement, instead of committing alone: a sign-in through the provider writes about ten of these, and on the
+  // one connection an autocommit costs a WAL commit each while the store's writes around it share theirs. The same
+  // atomicity (one statement, its own savepoint) and durability (answered after the commit). PostgreSQL: as is.
+  const binding: Binding = { db: database.db, root: database.db, dialect: database.dialect, inTransaction: false };
+  const writing = <T>(fn: (db: Kysely<OidcSchema>) => Promise<T>): Promise<T> =>
+    database.dialect === 'sqlite' ? beginTransaction(binding, (trx) => fn(trx as unknown as Kysely<OidcSchema>)) : fn(db);
   type Row = { payload: string; consumed_at: number | string | bigint | null; expires_at: number | string | bigint | null };
   const view = (row: Row | undefined, now: number): StoredPayload | null => {
     if (row === undefined) return null;
@@ -92,11 +99,13 @@ export function oidcPayloadRepository(database: Database): OidcPayloadRepository
     async upsert(model, id, payload, expiresAt) {
       const str = (key: string): string | null => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
       const values = { payload: JSON.stringify(payload), grant_id: str('grantId'), uid: str('uid'), user_code: str('userCode'), expires_at: expiresAt };
-      await db
-        .insertInto('oidc_payloads')
-        .values({ model, id, ...values, consumed_at: null })
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
-        .execute();
+      await writing((w) =>
+        w
+          .insertInto('oidc_payloads')
+          .values({ model, id, ...values, consumed_at: null })
+          .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
+          .execute(),
+      );
     },
     async find(model, id, now) {
       return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('id', '=', id).executeTakeFirst(), now);
@@ -108,14 +117,14 @@ export function oidcPayloadRepository(database: Database): OidcPayloadRepository
       return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('user_code', '=', userCode).executeTakeFirst(), now);
     },
     async consume(model, id, now) {
-      const result = await db.updateTable('oidc_payloads').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+      const result = await writing((w) => w.updateTable('oidc_payloads').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst());
       return changed(result);
     },
     async destroy(model, id) {
-      await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+      await writing((w) => w.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute());
     },
     async revokeByGrantId(grantId) {
-      await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+      await writing((w) => w.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute());
     },
     async deleteExpired(now) {
       const result = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();

@@ -27,7 +27,7 @@ import { requestNow } from '../dev-clock.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { translate, type MessageId } from '../pages/messages.ts';
 import { accountIdOf, acrOfLevel, levelOfOidcAcr, levelOfSessionAcr } from './assurance-claims.ts';
-import { INTERACTION_PREFIX, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
+import { INTERACTION_PREFIX, macKeyOf, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
 import { parseCookies } from '../cookies.ts';
 
 /** The action a step-up for a requested `acr` is audited under. */
@@ -106,7 +106,8 @@ export function floorOfParams(params: Record<string, unknown>): number {
  * await registerInteractionRoutes(app, options, oidc);
  */
 export async function registerInteractionRoutes(app: PortcullisApp, options: OidcOptions, oidc: OidcProvider): Promise<void> {
-  const { deps, payloads, macKey } = options;
+  const { deps, payloads } = options;
+  const macKey = macKeyOf(options.macKey);
 
   app.get('/assets/:name', { schema: { hide: true }, helmet: false }, async (request, reply) => {
     const asset = ASSETS[(request.params as { name: string }).name];
@@ -281,7 +282,11 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       const grantId = await grant.save();
       await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId });
       result.consent = { grantId };
-      const redirectTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+      // What provider.interactionResult does (without merging the last submission), on the interaction this request
+      // already loaded and checked against its cookie: that call would read the cookie and the interaction again.
+      ctx.details.result = result;
+      await ctx.details.save(ctx.details.exp - Math.floor(Date.now() / 1000));
+      const redirectTo = ctx.details.returnTo;
       await payloads.destroy(STATE_MODEL, ctx.uid);
       return reply.redirect(redirectTo, 303);
     }
