@@ -3,7 +3,8 @@
  * implementation through Kysely for SQLite and PostgreSQL. Its own small table types, so the shared schema stays
  * untouched; the provider's adapter (src/http/oidc/adapter.ts) is a thin layer over {@link OidcPayloadRepository}.
  */
-import type { Kysely } from 'kysely';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CompiledQuery, type Kysely, type QueryResult } from 'kysely';
 import type { Database } from './database.ts';
 import { beginTransaction, changed, num, numOrNull, type Binding } from './kysely-support.ts';
 
@@ -42,6 +43,14 @@ export interface OidcPayloadRepository {
   revokeByGrantId(grantId: string): Promise<void>;
   /** Deletes rows expired before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
+  /**
+   * Runs `fn` with this repository's `upsert`s and `destroy`s held back, then commits them together in one
+   * transaction before the returned promise settles (also when `fn` throws: what was written before the error is
+   * kept, as without holding). Inside, a read, a `consume` or a `revokeByGrantId` first commits what is held, so
+   * `fn` reads its own writes and single use stays one conditional update. A write after `fn` has ended is not
+   * held. Nested calls join the outer one.
+   */
+  holdingWrites<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** The OIDC settings of an application. */
@@ -80,55 +89,113 @@ function stringArray(text: string): string[] {
  */
 export function oidcPayloadRepository(database: Database): OidcPayloadRepository {
   const db = database.db as unknown as Kysely<OidcSchema>;
-  // On SQLite each write joins the store's group commit (src/store/kysely-support.ts) as a transaction of its own
-  // statement, instead of committing alone: a sign-in through the provider writes about ten of these, and on the
-  // one connection an autocommit costs a WAL commit each while the store's writes around it share theirs. The same
-  // atomicity (one statement, its own savepoint) and durability (answered after the commit). PostgreSQL: as is.
-  const binding: Binding = { db: database.db, root: database.db, dialect: database.dialect, inTransaction: false };
-  const writing = <T>(fn: (db: Kysely<OidcSchema>) => Promise<T>): Promise<T> =>
-    database.dialect === 'sqlite' ? beginTransaction(binding, (trx) => fn(trx as unknown as Kysely<OidcSchema>)) : fn(db);
+  // The provider's statements are few and fixed: written once per dialect and run as compiled queries (as the
+  // catalog's version read), not built and compiled by Kysely on every call — a hosted sign-in runs about twenty.
+  const text = (sqlite: string): string => {
+    let n = 0;
+    return database.dialect === 'postgres' ? sqlite.replace(/\?/g, () => `$${++n}`) : sqlite;
+  };
+  const SELECT = 'select payload, consumed_at, expires_at from oidc_payloads where model = ? and';
+  const SQL = {
+    find: text(`${SELECT} id = ?`),
+    findByUid: text(`${SELECT} uid = ?`),
+    findByUserCode: text(`${SELECT} user_code = ?`),
+    // A replaced row keeps its `consumed_at`: a code or token once spent stays spent.
+    upsert: text(
+      'insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at) values (?, ?, ?, ?, ?, ?, ?, null) ' +
+        'on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at',
+    ),
+    consume: text('update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null'),
+    destroy: text('delete from oidc_payloads where model = ? and id = ?'),
+    revokeByGrantId: text('delete from oidc_payloads where grant_id = ?'),
+  };
   type Row = { payload: string; consumed_at: number | string | bigint | null; expires_at: number | string | bigint | null };
-  const view = (row: Row | undefined, now: number): StoredPayload | null => {
+  const run = (target: Kysely<OidcSchema>, statement: string, parameters: readonly unknown[]): Promise<QueryResult<Row>> => target.executeQuery<Row>(CompiledQuery.raw(statement, [...parameters]));
+
+  type Write = (db: Kysely<OidcSchema>) => Promise<unknown>;
+  // On SQLite writes join the store's group commit (src/store/kysely-support.ts), each batch as a transaction of its
+  // own, instead of committing alone: on the one connection an autocommit costs a WAL commit each while the store's
+  // writes around it share theirs. PostgreSQL: one statement as it is, several in one transaction.
+  const binding: Binding = { db: database.db, root: database.db, dialect: database.dialect, inTransaction: false };
+  const commit = async (writes: readonly Write[]): Promise<void> => {
+    if (writes.length === 0) return;
+    const only = writes[0];
+    if (database.dialect === 'postgres' && writes.length === 1 && only !== undefined) {
+      await only(db);
+      return;
+    }
+    await beginTransaction(binding, async (trx) => {
+      for (const write of writes) await write(trx as unknown as Kysely<OidcSchema>);
+    });
+  };
+  const single = async <T>(fn: (db: Kysely<OidcSchema>) => Promise<T>): Promise<T> => {
+    if (database.dialect === 'postgres') return fn(db);
+    return beginTransaction(binding, (trx) => fn(trx as unknown as Kysely<OidcSchema>));
+  };
+
+  // The writes held by the running `holdingWrites` scope (its async context); `open` false once it has ended.
+  const held = new AsyncLocalStorage<{ writes: Write[]; open: boolean }>();
+  const commitHeld = async (): Promise<void> => {
+    const scope = held.getStore();
+    if (scope !== undefined) await commit(scope.writes.splice(0));
+  };
+  const write = async (fn: Write): Promise<void> => {
+    const scope = held.getStore();
+    if (scope?.open === true) scope.writes.push(fn);
+    else await commit([fn]);
+  };
+  /** Reads see every write before them: what is held is committed first. */
+  const findBy = async (statement: string, model: string, key: string, now: number): Promise<StoredPayload | null> => {
+    await commitHeld();
+    const row = (await run(db, statement, [model, key])).rows[0];
     if (row === undefined) return null;
     const expiresAt = numOrNull(row.expires_at);
     if (expiresAt !== null && expiresAt <= now) return null;
     return { payload: parsePayload(row.payload), consumedAt: numOrNull(row.consumed_at) };
   };
-  const columns = ['payload', 'consumed_at', 'expires_at'] as const;
+  const affected = (result: QueryResult<Row>): boolean => (result.numAffectedRows ?? 0n) > 0n;
+
   return {
     async upsert(model, id, payload, expiresAt) {
       const str = (key: string): string | null => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
-      const values = { payload: JSON.stringify(payload), grant_id: str('grantId'), uid: str('uid'), user_code: str('userCode'), expires_at: expiresAt };
-      await writing((w) =>
-        w
-          .insertInto('oidc_payloads')
-          .values({ model, id, ...values, consumed_at: null })
-          .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
-          .execute(),
-      );
+      const parameters = [model, id, JSON.stringify(payload), str('grantId'), str('uid'), str('userCode'), expiresAt];
+      await write((w) => run(w, SQL.upsert, parameters));
     },
-    async find(model, id, now) {
-      return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('id', '=', id).executeTakeFirst(), now);
-    },
-    async findByUid(model, uid, now) {
-      return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('uid', '=', uid).executeTakeFirst(), now);
-    },
-    async findByUserCode(model, userCode, now) {
-      return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('user_code', '=', userCode).executeTakeFirst(), now);
-    },
+    find: (model, id, now) => findBy(SQL.find, model, id, now),
+    findByUid: (model, uid, now) => findBy(SQL.findByUid, model, uid, now),
+    findByUserCode: (model, userCode, now) => findBy(SQL.findByUserCode, model, userCode, now),
     async consume(model, id, now) {
-      const result = await writing((w) => w.updateTable('oidc_payloads').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst());
-      return changed(result);
+      await commitHeld();
+      return affected(await single((w) => run(w, SQL.consume, [now, model, id])));
     },
     async destroy(model, id) {
-      await writing((w) => w.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute());
+      await write((w) => run(w, SQL.destroy, [model, id]));
     },
     async revokeByGrantId(grantId) {
-      await writing((w) => w.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute());
+      await commitHeld();
+      await single((w) => run(w, SQL.revokeByGrantId, [grantId]));
     },
     async deleteExpired(now) {
       const result = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
       return Number(result.numDeletedRows);
+    },
+    async holdingWrites(fn) {
+      if (held.getStore()?.open === true) return fn();
+      const scope = { writes: [] as Write[], open: true };
+      return held.run(scope, async () => {
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn();
+        } catch (error) {
+          scope.open = false;
+          // What was written before the error is kept; the error is what the caller hears of.
+          await commitHeld().catch(() => undefined);
+          throw error;
+        }
+        scope.open = false;
+        await commitHeld();
+        return result;
+      });
     },
   };
 }

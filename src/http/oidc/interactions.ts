@@ -279,15 +279,20 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         if (claims.id_token !== undefined) grant.addOIDCClaims(Object.keys(claims.id_token));
         if (claims.userinfo !== undefined) grant.addOIDCClaims(Object.keys(claims.userinfo));
       }
-      const grantId = await grant.save();
-      await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId });
-      result.consent = { grantId };
-      // What provider.interactionResult does (without merging the last submission), on the interaction this request
-      // already loaded and checked against its cookie: that call would read the cookie and the interaction again.
-      ctx.details.result = result;
-      await ctx.details.save(ctx.details.exp - Math.floor(Date.now() / 1000));
-      const redirectTo = ctx.details.returnTo;
-      await payloads.destroy(STATE_MODEL, ctx.uid);
+      // The grant, its binding to the login session, the interaction's result and the flow state's removal are
+      // committed together, before the redirect that leads the browser to them.
+      const redirectTo = await payloads.holdingWrites(async () => {
+        const grantId = await grant.save();
+        await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId });
+        result.consent = { grantId };
+        // What provider.interactionResult does (without merging the last submission), on the interaction this
+        // request already loaded and checked against its cookie: that call would read the cookie and the
+        // interaction again.
+        ctx.details.result = result;
+        await ctx.details.save(ctx.details.exp - Math.floor(Date.now() / 1000));
+        await payloads.destroy(STATE_MODEL, ctx.uid);
+        return ctx.details.returnTo;
+      });
       return reply.redirect(redirectTo, 303);
     }
 

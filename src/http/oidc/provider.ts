@@ -290,7 +290,10 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
         const ok = application !== null && verifyHashedToken(given.secret, application.clientSecretHash);
         ctx.req.headers.authorization = basic(given.id, ok ? standIn(application.clientSecretHash) : `invalid:${macOf(macKey, 'nonce', String(Math.random()))}`);
       }
-      await next();
+      // The provider's writes of one request (e.g. the interaction destroyed, the session and the code saved on the
+      // way back from the pages) are committed together, before Koa sends the response: nothing it answers refers to
+      // an object not yet stored, and a failed commit answers 500 instead.
+      await payloads.holdingWrites(() => next());
     });
     built = { kids, provider };
     return provider;

@@ -12,6 +12,7 @@ import { riskSignalsMigration } from './0007-risk-signals.ts';
 import { shadowPolicyMigration } from './0008-shadow-policy.ts';
 import { oidcStorageMigration } from './0009-oidc-storage.ts';
 import { trustedDevicesMigration } from './0010-trusted-devices.ts';
+import { oidcPartialIndexesMigration } from './0011-oidc-partial-indexes.ts';
 
 /**
  * The one migration set, for both dialects, in order. Names sort lexically; never rename or edit a released one —
@@ -29,6 +30,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0008-shadow-policy': shadowPolicyMigration(),
     '0009-oidc-storage': oidcStorageMigration(),
     '0010-trusted-devices': trustedDevicesMigration(),
+    '0011-oidc-partial-indexes': oidcPartialIndexesMigration(),
   };
 }
 
