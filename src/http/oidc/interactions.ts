@@ -18,6 +18,7 @@ import { PortcullisError, type FactorType } from '../../core/index.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, startEnrollment } from '../../services/enrollment-service.ts';
 import type { FlowResult } from '../../services/flow-result.ts';
 import { signIn, stepUp, verify, type Caller } from '../../services/flow-service.ts';
+import { catalogOf } from '../../services/tenant-access.ts';
 import type { RequestContext } from '../../services/risk.ts';
 import { parseToken } from '../../services/session-token.ts';
 import { generateToken } from '../tokens.ts';
@@ -147,9 +148,12 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       }
       if (details.uid !== uid) return null;
       const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
-      const application = await deps.store.applications.findByClientId(clientId);
+      // One catalog view for the request, handed to the services with the caller: the API's client authentication
+      // does the same (one version read per request).
+      const catalog = await deps.store.catalog.current();
+      const application = await catalog.applicationByClientId(clientId);
       if (application === null) return null;
-      return { uid, details, caller: { application } };
+      return { uid, details, caller: { application, catalog } };
     }
 
     function checkCsrf(request: FastifyRequest, uid: string): boolean {
@@ -197,7 +201,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
     async function tenantOf(caller: Caller, params: Record<string, unknown>): Promise<string | null> {
       if (typeof params.tenant === 'string' && params.tenant !== '') return params.tenant;
       if (caller.application.allTenants) return null;
-      const ids = await deps.store.applications.listTenantIds(caller.application.id);
+      const ids = await (await catalogOf(deps, caller)).tenantIdsOf(caller.application);
       return ids.length === 1 ? (ids[0] as string) : null;
     }
 

@@ -12,13 +12,14 @@
  * - **Assurance**: `acr_values` (several values: the strongest wins) and the `claims` parameter's essential acr
  *   can only raise the floor: a session below it meets the login prompt again (see {@link requestedLevel}).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import Provider, { interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { MAX_RESULT_LIFETIME_MS, SIGNING_ALG, type ResultSigner } from '../../services/signing-keys.ts';
-import type { LoginSessionRecord, OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
+import type { CatalogView, LoginSessionRecord, OidcClientRecord, OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
 import { verifyHashedToken } from '../tokens.ts';
 import { adapterFactory } from './adapter.ts';
 import { cookieSignerOf } from './cookie-signer.ts';
@@ -191,10 +192,29 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
   const standIn = (secretHash: string): string => macOf(macKey, 'oidc-client-secret', secretHash);
   const grants = grantSessions(deps, payloads);
 
+  // One catalog view per provider request (one version read, taken when first needed: src/store/catalog.ts); outside
+  // a request, a fresh one. A view never outlives its request.
+  const requestCatalog = new AsyncLocalStorage<() => Promise<CatalogView>>();
+  const catalogNow = (): Promise<CatalogView> => requestCatalog.getStore()?.() ?? deps.store.catalog.current();
+  // OIDC settings by application id, as of one catalog version: `oidc_clients` is a catalog table (migration 0012),
+  // so a change made on any node moves the version on and the next request here loads them afresh. Only rows that
+  // exist are kept (as the catalog's own cache).
+  let cachedSettings = { version: -1, byApplication: new Map<string, OidcClientRecord>() };
+  const settingsOf = async (catalog: CatalogView, applicationId: string): Promise<OidcClientRecord | null> => {
+    if (cachedSettings.version !== catalog.version) cachedSettings = { version: catalog.version, byApplication: new Map() };
+    const entries = cachedSettings.byApplication;
+    const hit = entries.get(applicationId);
+    if (hit !== undefined) return hit;
+    const found = await clients.get(applicationId);
+    if (found !== null) entries.set(applicationId, found);
+    return found;
+  };
+
   const loadClient = async (clientId: string): Promise<AdapterPayload | null> => {
-    const application = await deps.store.applications.findByClientId(clientId);
+    const catalog = await catalogNow();
+    const application = await catalog.applicationByClientId(clientId);
     if (application === null) return null;
-    const settings = await clients.get(application.id);
+    const settings = await settingsOf(catalog, application.id);
     if (settings === null || settings.redirectUris.length === 0) return null;
     return {
       client_id: application.clientId,
@@ -271,42 +291,54 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
     },
   });
 
-  let built: { kids: string; provider: Provider } | null = null;
-  async function current(): Promise<Provider> {
+  /**
+   * Ours, before the provider's routes: one catalog view per request; secure cookies on http://localhost (Koa
+   * refuses them on an unencrypted request unless told it is secure); Basic credentials checked against the stored
+   * hash; the request's provider writes committed together.
+   */
+  const prepare: Parameters<Provider['use']>[0] = async (ctx, next) => {
+    let view: Promise<CatalogView> | undefined;
+    await requestCatalog.run(
+      () => (view ??= deps.store.catalog.current()),
+      async () => {
+        if (cookies.secure) {
+          // Only `secure` is overridden, not the protocol: URLs the provider builds still come from the issuer.
+          Object.defineProperty(ctx.request, 'secure', { value: true });
+          ctx.cookies.secure = true;
+        }
+        const given = parseBasic(ctx.get('authorization') || undefined);
+        if (given !== null) {
+          const application = await (await catalogNow()).applicationByClientId(given.id);
+          const ok = application !== null && verifyHashedToken(given.secret, application.clientSecretHash);
+          ctx.req.headers.authorization = basic(given.id, ok ? standIn(application.clientSecretHash) : `invalid:${macOf(macKey, 'nonce', String(Math.random()))}`);
+        }
+        // The provider's writes of one request (e.g. the interaction destroyed, the session and the code saved on
+        // the way back from the pages) are committed together, before Koa sends the response: nothing it answers
+        // refers to an object not yet stored, and a failed commit answers 500 instead.
+        await payloads.holdingWrites(() => next());
+      },
+    );
+  };
+
+  let built: { kids: string; provider: Provider; callback: ReturnType<Provider['callback']> } | null = null;
+  async function build(): Promise<NonNullable<typeof built>> {
     const jwks = await privateJwks(signer, deps.now());
     const kids = jwks.map((k) => k.kid).join(',');
-    if (built !== null && built.kids === kids) return built.provider;
+    if (built !== null && built.kids === kids) return built;
     const provider = new Provider(issuer, configuration(jwks));
-    // Secure cookies on http://localhost: Koa refuses them on an unencrypted request unless told it is secure.
-    provider.use(async (ctx, next) => {
-      if (cookies.secure) {
-        // Only `secure` is overridden, not the protocol: URLs the provider builds still come from the issuer.
-        Object.defineProperty(ctx.request, 'secure', { value: true });
-        ctx.cookies.secure = true;
-      }
-      const given = parseBasic(ctx.get('authorization') || undefined);
-      if (given !== null) {
-        const application = await deps.store.applications.findByClientId(given.id);
-        const ok = application !== null && verifyHashedToken(given.secret, application.clientSecretHash);
-        ctx.req.headers.authorization = basic(given.id, ok ? standIn(application.clientSecretHash) : `invalid:${macOf(macKey, 'nonce', String(Math.random()))}`);
-      }
-      // The provider's writes of one request (e.g. the interaction destroyed, the session and the code saved on the
-      // way back from the pages) are committed together, before Koa sends the response: nothing it answers refers to
-      // an object not yet stored, and a failed commit answers 500 instead.
-      await payloads.holdingWrites(() => next());
-    });
-    built = { kids, provider };
-    return provider;
+    provider.use(prepare);
+    built = { kids, provider, callback: provider.callback() };
+    return built;
   }
 
   return {
     issuer,
     cookies,
     grants,
-    current,
+    current: async () => (await build()).provider,
     async handle(req, res) {
-      const provider = await current();
-      provider.callback()(req, res);
+      // Koa's request handler, composed once per provider rather than on every request.
+      (await build()).callback(req, res);
     },
   };
 }
