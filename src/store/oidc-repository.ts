@@ -46,9 +46,10 @@ export interface OidcPayloadRepository {
   /**
    * Runs `fn` with this repository's `upsert`s and `destroy`s held back, then commits them together in one
    * transaction before the returned promise settles (also when `fn` throws: what was written before the error is
-   * kept, as without holding). Inside, a read, a `consume` or a `revokeByGrantId` first commits what is held, so
-   * `fn` reads its own writes and single use stays one conditional update. A write after `fn` has ended is not
-   * held. Nested calls join the outer one.
+   * kept, as without holding). Inside, a `consume` or a `revokeByGrantId` first commits what is held (single use
+   * stays one conditional update), and so does a read that a held write may answer differently (the same row; by uid
+   * or user code, the same model): `fn` reads its own writes. A write after `fn` has ended is not held. Nested calls
+   * join the outer one.
    */
   holdingWrites<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -113,6 +114,12 @@ export function oidcPayloadRepository(database: Database): OidcPayloadRepository
   const run = (target: Kysely<OidcSchema>, statement: string, parameters: readonly unknown[]): Promise<QueryResult<Row>> => target.executeQuery<Row>(CompiledQuery.raw(statement, [...parameters]));
 
   type Write = (db: Kysely<OidcSchema>) => Promise<unknown>;
+  /** A held write, with the one row it touches. */
+  interface Held {
+    readonly model: string;
+    readonly id: string;
+    readonly run: Write;
+  }
   // On SQLite writes join the store's group commit (src/store/kysely-support.ts), each batch as a transaction of its
   // own, instead of committing alone: on the one connection an autocommit costs a WAL commit each while the store's
   // writes around it share theirs. PostgreSQL: one statement as it is, several in one transaction.
@@ -134,19 +141,24 @@ export function oidcPayloadRepository(database: Database): OidcPayloadRepository
   };
 
   // The writes held by the running `holdingWrites` scope (its async context); `open` false once it has ended.
-  const held = new AsyncLocalStorage<{ writes: Write[]; open: boolean }>();
-  const commitHeld = async (): Promise<void> => {
+  const held = new AsyncLocalStorage<{ writes: Held[]; open: boolean }>();
+  /** Commits what is held (all of it, or nothing unless `touches` says a held write may change what is read). */
+  const commitHeld = async (touches: (write: Held) => boolean = () => true): Promise<void> => {
     const scope = held.getStore();
-    if (scope !== undefined) await commit(scope.writes.splice(0));
+    if (scope === undefined || !scope.writes.some(touches)) return;
+    await commit(scope.writes.splice(0).map((w) => w.run));
   };
-  const write = async (fn: Write): Promise<void> => {
+  const write = async (model: string, id: string, run: Write): Promise<void> => {
     const scope = held.getStore();
-    if (scope?.open === true) scope.writes.push(fn);
-    else await commit([fn]);
+    if (scope?.open === true) scope.writes.push({ model, id, run });
+    else await commit([run]);
   };
-  /** Reads see every write before them: what is held is committed first. */
-  const findBy = async (statement: string, model: string, key: string, now: number): Promise<StoredPayload | null> => {
-    await commitHeld();
+  /**
+   * Reads see every write before them: what is held is committed first when a held write may change the answer —
+   * one of the same row (by id), or of the same model (by uid or user code, which a held row may carry or lose).
+   */
+  const findBy = async (statement: string, model: string, key: string, now: number, byId: boolean): Promise<StoredPayload | null> => {
+    await commitHeld((w) => w.model === model && (!byId || w.id === key));
     const row = (await run(db, statement, [model, key])).rows[0];
     if (row === undefined) return null;
     const expiresAt = numOrNull(row.expires_at);
@@ -159,17 +171,17 @@ export function oidcPayloadRepository(database: Database): OidcPayloadRepository
     async upsert(model, id, payload, expiresAt) {
       const str = (key: string): string | null => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
       const parameters = [model, id, JSON.stringify(payload), str('grantId'), str('uid'), str('userCode'), expiresAt];
-      await write((w) => run(w, SQL.upsert, parameters));
+      await write(model, id, (w) => run(w, SQL.upsert, parameters));
     },
-    find: (model, id, now) => findBy(SQL.find, model, id, now),
-    findByUid: (model, uid, now) => findBy(SQL.findByUid, model, uid, now),
-    findByUserCode: (model, userCode, now) => findBy(SQL.findByUserCode, model, userCode, now),
+    find: (model, id, now) => findBy(SQL.find, model, id, now, true),
+    findByUid: (model, uid, now) => findBy(SQL.findByUid, model, uid, now, false),
+    findByUserCode: (model, userCode, now) => findBy(SQL.findByUserCode, model, userCode, now, false),
     async consume(model, id, now) {
       await commitHeld();
       return affected(await single((w) => run(w, SQL.consume, [now, model, id])));
     },
     async destroy(model, id) {
-      await write((w) => run(w, SQL.destroy, [model, id]));
+      await write(model, id, (w) => run(w, SQL.destroy, [model, id]));
     },
     async revokeByGrantId(grantId) {
       await commitHeld();
@@ -181,7 +193,7 @@ export function oidcPayloadRepository(database: Database): OidcPayloadRepository
     },
     async holdingWrites(fn) {
       if (held.getStore()?.open === true) return fn();
-      const scope = { writes: [] as Write[], open: true };
+      const scope = { writes: [] as Held[], open: true };
       return held.run(scope, async () => {
         let result: Awaited<ReturnType<typeof fn>>;
         try {

@@ -60,6 +60,23 @@ for (const target of targets) {
       assert.deepEqual((await payloads.find('Interaction', 'i1', now))?.payload, { jti: 'i1' });
     });
 
+    it('a read of another row leaves the held writes held; one of a held row, or by uid in a held model, commits them first', async () => {
+      const payloads = await repo();
+      let open = (): void => undefined;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const outside = gate.then(() => payloads.find('Interaction', 'i2', now));
+      await payloads.holdingWrites(async () => {
+        await payloads.upsert('Interaction', 'i2', { jti: 'i2' }, now + 60_000);
+        await payloads.upsert('Session', 's2', { uid: 'u2' }, now + 60_000);
+        assert.equal(await payloads.find('Grant', 'other', now), null);
+        assert.equal(await payloads.find('Session', 'other', now), null);
+        open();
+        assert.equal(await outside, null, 'still held after reads of other rows');
+        assert.deepEqual((await payloads.findByUid('Session', 'u2', now))?.payload, { uid: 'u2' });
+        assert.deepEqual((await payloads.find('Interaction', 'i2', now))?.payload, { jti: 'i2' });
+      });
+    });
+
     it('a scope that throws keeps what it wrote before the error and rethrows it', async () => {
       const payloads = await repo();
       await assert.rejects(
