@@ -121,7 +121,10 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
 
     const csrfOf = (uid: string): string => macOf(macKey, 'csrf', uid);
     // The services' clock for one request: the development clock's instant when it set one, as for the API routes.
-    const depsFor = (request: FastifyRequest): ServiceDeps => ({ ...deps, logger: request.log, now: requestNow(request, deps.now) });
+    // Without the result signer: an authenticated answer's `result` (a signed JWT of the session, the API caller's
+    // to verify offline) would be dropped here unread — the relying party gets the provider's ID token instead.
+    const { results: _unread, ...serviceDeps } = deps;
+    const depsFor = (request: FastifyRequest): ServiceDeps => ({ ...serviceDeps, logger: request.log, now: requestNow(request, deps.now) });
     const aad = (uid: string): string => `oidc-interaction:${uid}`;
 
     async function loadState(uid: string): Promise<FlowState> {
@@ -266,7 +269,8 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
     }
 
     /** Finishes the interaction with the login (and the consent the client needs); redirects back to the provider. */
-    async function finish(reply: FastifyReply, request: FastifyRequest, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, login: LoginDone): Promise<FastifyReply> {
+    /** `issued`: the login session as the service answered it in this very request (its expiry), if it did. */
+    async function finish(reply: FastifyReply, request: FastifyRequest, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, login: LoginDone, issued?: { expiresAt: number }): Promise<FastifyReply> {
       const provider = await oidc.current();
       const accountId = accountIdOf(login.tenantId, login.userId);
       const result: InteractionResults = {
@@ -287,7 +291,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       // committed together, before the redirect that leads the browser to them.
       const redirectTo = await payloads.holdingWrites(async () => {
         const grantId = await grant.save();
-        await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId });
+        await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId }, issued);
         result.consent = { grantId };
         // What provider.interactionResult does (without merging the last submission), on the interaction this
         // request already loaded and checked against its cookie: that call would read the cookie and the
@@ -352,7 +356,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         await saveState(ctx.uid, exp, next);
         return show(reply, ctx, next);
       }
-      return finish(reply, request, ctx, login);
+      return finish(reply, request, ctx, login, { expiresAt: Date.parse(result.session.expiresAt) });
     }
 
     async function toStage(reply: FastifyReply, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, state: FlowState): Promise<FastifyReply> {

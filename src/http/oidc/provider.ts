@@ -19,7 +19,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import Provider, { interactionPolicy, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { MAX_RESULT_LIFETIME_MS, SIGNING_ALG, type ResultSigner } from '../../services/signing-keys.ts';
-import type { CatalogView, LoginSessionRecord, OidcClientRecord, OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
+import type { CatalogView, LoginSessionRecord, OidcClientRepository, OidcPayloadRepository } from '../../store/index.ts';
 import { verifyHashedToken } from '../tokens.ts';
 import { adapterFactory } from './adapter.ts';
 import { cookieSignerOf } from './cookie-signer.ts';
@@ -139,8 +139,7 @@ function policyOf(grants: GrantSessions): interactionPolicy.DefaultPolicy {
   return policy;
 }
 
-async function privateJwks(signer: ResultSigner, now: number): Promise<JWK[]> {
-  const { keys } = await signer.signingJwks(now);
+async function privateJwks(keys: readonly JWK[]): Promise<JWK[]> {
   return Promise.all(keys.map(async (k) => ({ ...k, kid: k.kid ?? (await calculateJwkThumbprint(k)), alg: SIGNING_ALG, use: 'sig' })));
 }
 
@@ -196,27 +195,22 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
   // a request, a fresh one. A view never outlives its request.
   const requestCatalog = new AsyncLocalStorage<() => Promise<CatalogView>>();
   const catalogNow = (): Promise<CatalogView> => requestCatalog.getStore()?.() ?? deps.store.catalog.current();
-  // OIDC settings by application id, as of one catalog version: `oidc_clients` is a catalog table (migration 0012),
-  // so a change made on any node moves the version on and the next request here loads them afresh. Only rows that
-  // exist are kept (as the catalog's own cache).
-  let cachedSettings = { version: -1, byApplication: new Map<string, OidcClientRecord>() };
-  const settingsOf = async (catalog: CatalogView, applicationId: string): Promise<OidcClientRecord | null> => {
-    if (cachedSettings.version !== catalog.version) cachedSettings = { version: catalog.version, byApplication: new Map() };
-    const entries = cachedSettings.byApplication;
-    const hit = entries.get(applicationId);
-    if (hit !== undefined) return hit;
-    const found = await clients.get(applicationId);
-    if (found !== null) entries.set(applicationId, found);
-    return found;
-  };
-
+  // Client metadata by client id, as of one catalog version: the application and `oidc_clients` are catalog tables
+  // (migration 0012 for the latter), so a change made on any node moves the version on and the next request here
+  // builds it afresh. Only clients that exist are kept (as the catalog's own cache).
+  let cachedClients = { version: -1, byClientId: new Map<string, AdapterPayload>() };
   const loadClient = async (clientId: string): Promise<AdapterPayload | null> => {
     const catalog = await catalogNow();
+    if (cachedClients.version !== catalog.version) cachedClients = { version: catalog.version, byClientId: new Map() };
+    const entries = cachedClients.byClientId;
+    const hit = entries.get(clientId);
+    // A copy: the provider's own objects never share state with the cache.
+    if (hit !== undefined) return structuredClone(hit);
     const application = await catalog.applicationByClientId(clientId);
     if (application === null) return null;
-    const settings = await settingsOf(catalog, application.id);
+    const settings = await clients.get(application.id);
     if (settings === null || settings.redirectUris.length === 0) return null;
-    return {
+    const metadata: AdapterPayload = {
       client_id: application.clientId,
       client_secret: standIn(application.clientSecretHash),
       client_name: application.name,
@@ -227,6 +221,8 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: SIGNING_ALG,
     };
+    entries.set(clientId, metadata);
+    return structuredClone(metadata);
   };
 
   const configuration = (jwks: JWK[]): Configuration => ({
@@ -320,14 +316,20 @@ export function createOidcProvider(options: OidcOptions): OidcProvider {
     );
   };
 
-  let built: { kids: string; provider: Provider; callback: ReturnType<Provider['callback']> } | null = null;
+  let built: { keys: readonly JWK[]; kids: string; provider: Provider; callback: ReturnType<Provider['callback']> } | null = null;
   async function build(): Promise<NonNullable<typeof built>> {
-    const jwks = await privateJwks(signer, deps.now());
+    const { keys } = await signer.signingJwks(deps.now());
+    // The signer answers the very same key objects while its cache holds (src/services/signing-keys.ts).
+    if (built !== null && built.keys.length === keys.length && keys.every((k, i) => k === built?.keys[i])) return built;
+    const jwks = await privateJwks(keys);
     const kids = jwks.map((k) => k.kid).join(',');
-    if (built !== null && built.kids === kids) return built;
+    if (built !== null && built.kids === kids) {
+      built = { ...built, keys };
+      return built;
+    }
     const provider = new Provider(issuer, configuration(jwks));
     provider.use(prepare);
-    built = { kids, provider, callback: provider.callback() };
+    built = { keys, kids, provider, callback: provider.callback() };
     return built;
   }
 
