@@ -28,6 +28,8 @@ export interface CatalogView {
   tenantBySlug(slug: string): Promise<TenantRecord | null>;
   /** Whether the application is assigned to the tenant (an `allTenants` application serves every tenant). */
   serves(application: ApplicationRecord, tenantId: string): Promise<boolean>;
+  /** The ids of the tenants the application is assigned to, as `ApplicationRepository.listTenantIds` answers. */
+  tenantIdsOf(application: ApplicationRecord): Promise<readonly string[]>;
   /** The policy layers of a decision, as `TenantPolicyRepository.listLayersFor` answers. */
   layersFor(tenantId: string, applicationId: string, userId: string | null): Promise<LayersFor>;
 }
@@ -43,6 +45,7 @@ interface Entries {
   readonly tenantsById: Map<string, TenantRecord>;
   readonly tenantsBySlug: Map<string, TenantRecord>;
   readonly serves: Map<string, boolean>;
+  readonly tenantIds: Map<string, readonly string[]>;
   readonly layers: Map<string, readonly ScopedLayer[]>;
   /** Per tenant: every user override layer, by user id. */
   readonly userLayers: Map<string, ReadonlyMap<string, UserLayer>>;
@@ -51,7 +54,7 @@ interface Entries {
 const READ_VERSION = CompiledQuery.raw('select version from catalog_version where id = 1');
 
 function emptyEntries(version: number): Entries {
-  return { version, applications: new Map(), tenantsById: new Map(), tenantsBySlug: new Map(), serves: new Map(), layers: new Map(), userLayers: new Map() };
+  return { version, applications: new Map(), tenantsById: new Map(), tenantsBySlug: new Map(), serves: new Map(), tenantIds: new Map(), layers: new Map(), userLayers: new Map() };
 }
 
 /** The cached value of `key`, else `load`ed and cached unless it is `null` (misses are never cached). */
@@ -92,6 +95,7 @@ export function createCatalog(db: Kysely<Schema>, store: () => Store): Catalog {
         tenantBySlug: (slug) => tenant(e.tenantsBySlug, slug, () => s.tenants.findBySlug(slug)),
         serves: async (application, tenantId) =>
           application.allTenants || ((await remember(e.serves, `${application.id}\u0000${tenantId}`, () => s.applications.servesTenant(application.id, tenantId))) ?? false),
+        tenantIdsOf: async (application) => (await remember(e.tenantIds, application.id, () => s.applications.listTenantIds(application.id))) ?? [],
         layersFor: async (tenantId, applicationId, userId) => {
           const policies = s.forTenant(tenantId).policies;
           const layers = (await remember(e.layers, `${tenantId}\u0000${applicationId}`, async () => (await policies.listLayersFor(applicationId, null)).layers)) ?? [];

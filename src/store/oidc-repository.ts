@@ -3,9 +3,10 @@
  * implementation through Kysely for SQLite and PostgreSQL. Its own small table types, so the shared schema stays
  * untouched; the provider's adapter (src/http/oidc/adapter.ts) is a thin layer over {@link OidcPayloadRepository}.
  */
-import type { Kysely } from 'kysely';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CompiledQuery, type Kysely, type QueryResult } from 'kysely';
 import type { Database } from './database.ts';
-import { changed, num, numOrNull } from './kysely-support.ts';
+import { beginTransaction, changed, num, numOrNull, type Binding } from './kysely-support.ts';
 
 interface OidcSchema {
   oidc_payloads: {
@@ -42,6 +43,15 @@ export interface OidcPayloadRepository {
   revokeByGrantId(grantId: string): Promise<void>;
   /** Deletes rows expired before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
+  /**
+   * Runs `fn` with this repository's `upsert`s and `destroy`s held back, then commits them together in one
+   * transaction before the returned promise settles (also when `fn` throws: what was written before the error is
+   * kept, as without holding). Inside, a `consume` or a `revokeByGrantId` first commits what is held (single use
+   * stays one conditional update), and so does a read that a held write may answer differently (the same row; by uid
+   * or user code, the same model): `fn` reads its own writes. A write after `fn` has ended is not held. Nested calls
+   * join the outer one.
+   */
+  holdingWrites<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** The OIDC settings of an application. */
@@ -80,46 +90,124 @@ function stringArray(text: string): string[] {
  */
 export function oidcPayloadRepository(database: Database): OidcPayloadRepository {
   const db = database.db as unknown as Kysely<OidcSchema>;
+  // The provider's statements are few and fixed: written once per dialect and run as compiled queries (as the
+  // catalog's version read), not built and compiled by Kysely on every call — a hosted sign-in runs about twenty.
+  const text = (sqlite: string): string => {
+    let n = 0;
+    return database.dialect === 'postgres' ? sqlite.replace(/\?/g, () => `$${++n}`) : sqlite;
+  };
+  const SELECT = 'select payload, consumed_at, expires_at from oidc_payloads where model = ? and';
+  const SQL = {
+    find: text(`${SELECT} id = ?`),
+    findByUid: text(`${SELECT} uid = ?`),
+    findByUserCode: text(`${SELECT} user_code = ?`),
+    // A replaced row keeps its `consumed_at`: a code or token once spent stays spent.
+    upsert: text(
+      'insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at) values (?, ?, ?, ?, ?, ?, ?, null) ' +
+        'on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at',
+    ),
+    consume: text('update oidc_payloads set consumed_at = ? where model = ? and id = ? and consumed_at is null'),
+    destroy: text('delete from oidc_payloads where model = ? and id = ?'),
+    revokeByGrantId: text('delete from oidc_payloads where grant_id = ?'),
+  };
   type Row = { payload: string; consumed_at: number | string | bigint | null; expires_at: number | string | bigint | null };
-  const view = (row: Row | undefined, now: number): StoredPayload | null => {
+  const run = (target: Kysely<OidcSchema>, statement: string, parameters: readonly unknown[]): Promise<QueryResult<Row>> => target.executeQuery<Row>(CompiledQuery.raw(statement, [...parameters]));
+
+  type Write = (db: Kysely<OidcSchema>) => Promise<unknown>;
+  /** A held write, with the one row it touches. */
+  interface Held {
+    readonly model: string;
+    readonly id: string;
+    readonly run: Write;
+  }
+  // On SQLite writes join the store's group commit (src/store/kysely-support.ts), each batch as a transaction of its
+  // own, instead of committing alone: on the one connection an autocommit costs a WAL commit each while the store's
+  // writes around it share theirs. PostgreSQL: one statement as it is, several in one transaction.
+  const binding: Binding = { db: database.db, root: database.db, dialect: database.dialect, inTransaction: false };
+  const commit = async (writes: readonly Write[]): Promise<void> => {
+    if (writes.length === 0) return;
+    const only = writes[0];
+    if (database.dialect === 'postgres' && writes.length === 1 && only !== undefined) {
+      await only(db);
+      return;
+    }
+    await beginTransaction(binding, async (trx) => {
+      for (const write of writes) await write(trx as unknown as Kysely<OidcSchema>);
+    });
+  };
+  const single = async <T>(fn: (db: Kysely<OidcSchema>) => Promise<T>): Promise<T> => {
+    if (database.dialect === 'postgres') return fn(db);
+    return beginTransaction(binding, (trx) => fn(trx as unknown as Kysely<OidcSchema>));
+  };
+
+  // The writes held by the running `holdingWrites` scope (its async context); `open` false once it has ended.
+  const held = new AsyncLocalStorage<{ writes: Held[]; open: boolean }>();
+  /** Commits what is held (all of it, or nothing unless `touches` says a held write may change what is read). */
+  const commitHeld = async (touches: (write: Held) => boolean = () => true): Promise<void> => {
+    const scope = held.getStore();
+    if (scope === undefined || !scope.writes.some(touches)) return;
+    await commit(scope.writes.splice(0).map((w) => w.run));
+  };
+  const write = async (model: string, id: string, run: Write): Promise<void> => {
+    const scope = held.getStore();
+    if (scope?.open === true) scope.writes.push({ model, id, run });
+    else await commit([run]);
+  };
+  /**
+   * Reads see every write before them: what is held is committed first when a held write may change the answer —
+   * one of the same row (by id), or of the same model (by uid or user code, which a held row may carry or lose).
+   */
+  const findBy = async (statement: string, model: string, key: string, now: number, byId: boolean): Promise<StoredPayload | null> => {
+    await commitHeld((w) => w.model === model && (!byId || w.id === key));
+    const row = (await run(db, statement, [model, key])).rows[0];
     if (row === undefined) return null;
     const expiresAt = numOrNull(row.expires_at);
     if (expiresAt !== null && expiresAt <= now) return null;
     return { payload: parsePayload(row.payload), consumedAt: numOrNull(row.consumed_at) };
   };
-  const columns = ['payload', 'consumed_at', 'expires_at'] as const;
+  const affected = (result: QueryResult<Row>): boolean => (result.numAffectedRows ?? 0n) > 0n;
+
   return {
     async upsert(model, id, payload, expiresAt) {
       const str = (key: string): string | null => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
-      const values = { payload: JSON.stringify(payload), grant_id: str('grantId'), uid: str('uid'), user_code: str('userCode'), expires_at: expiresAt };
-      await db
-        .insertInto('oidc_payloads')
-        .values({ model, id, ...values, consumed_at: null })
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
-        .execute();
+      const parameters = [model, id, JSON.stringify(payload), str('grantId'), str('uid'), str('userCode'), expiresAt];
+      await write(model, id, (w) => run(w, SQL.upsert, parameters));
     },
-    async find(model, id, now) {
-      return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('id', '=', id).executeTakeFirst(), now);
-    },
-    async findByUid(model, uid, now) {
-      return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('uid', '=', uid).executeTakeFirst(), now);
-    },
-    async findByUserCode(model, userCode, now) {
-      return view(await db.selectFrom('oidc_payloads').select(columns).where('model', '=', model).where('user_code', '=', userCode).executeTakeFirst(), now);
-    },
+    find: (model, id, now) => findBy(SQL.find, model, id, now, true),
+    findByUid: (model, uid, now) => findBy(SQL.findByUid, model, uid, now, false),
+    findByUserCode: (model, userCode, now) => findBy(SQL.findByUserCode, model, userCode, now, false),
     async consume(model, id, now) {
-      const result = await db.updateTable('oidc_payloads').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
-      return changed(result);
+      await commitHeld();
+      return affected(await single((w) => run(w, SQL.consume, [now, model, id])));
     },
     async destroy(model, id) {
-      await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+      await write(model, id, (w) => run(w, SQL.destroy, [model, id]));
     },
     async revokeByGrantId(grantId) {
-      await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+      await commitHeld();
+      await single((w) => run(w, SQL.revokeByGrantId, [grantId]));
     },
     async deleteExpired(now) {
       const result = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
       return Number(result.numDeletedRows);
+    },
+    async holdingWrites(fn) {
+      if (held.getStore()?.open === true) return fn();
+      const scope = { writes: [] as Held[], open: true };
+      return held.run(scope, async () => {
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn();
+        } catch (error) {
+          scope.open = false;
+          // What was written before the error is kept; the error is what the caller hears of.
+          await commitHeld().catch(() => undefined);
+          throw error;
+        }
+        scope.open = false;
+        await commitHeld();
+        return result;
+      });
     },
   };
 }

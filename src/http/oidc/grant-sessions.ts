@@ -19,16 +19,20 @@ import { isLive } from '../../services/login-sessions.ts';
 const MODEL = 'PortcullisGrantSession';
 
 export interface GrantSessions {
-  /** Binds `grantId` (of `clientId`) to the login session `sessionId` of `tenantId` until that session expires. */
-  bind(grantId: string, binding: { clientId: string; tenantId: string; sessionId: string }): Promise<void>;
+  /**
+   * Binds `grantId` (of `clientId`) to the login session `sessionId` of `tenantId` until that session expires.
+   * `issued`: the session's expiry when the caller holds the session as this very request issued it (read
+   * otherwise, which also proves it still exists).
+   */
+  bind(grantId: string, binding: { clientId: string; tenantId: string; sessionId: string }, issued?: { expiresAt: number }): Promise<void>;
   /** The live login session bound to `grantId` for `clientId`, or null. */
   liveSession(grantId: string | undefined, clientId: string): Promise<LoginSessionRecord | null>;
 }
 
 export function grantSessions(deps: ServiceDeps, payloads: OidcPayloadRepository): GrantSessions {
   return {
-    async bind(grantId, binding) {
-      const session = await deps.store.forTenant(binding.tenantId).loginSessions.get(binding.sessionId);
+    async bind(grantId, binding, issued) {
+      const session = issued ?? (await deps.store.forTenant(binding.tenantId).loginSessions.get(binding.sessionId));
       if (session === null) throw new Error('A grant bound to a login session that does not exist.');
       await payloads.upsert(MODEL, grantId, { ...binding }, session.expiresAt);
     },

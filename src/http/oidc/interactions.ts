@@ -19,6 +19,7 @@ import { PortcullisError, type FactorType } from '../../core/index.ts';
 import { beginTotpEnrollment, confirmTotpEnrollment, startEnrollment } from '../../services/enrollment-service.ts';
 import type { FlowResult } from '../../services/flow-result.ts';
 import { signIn, stepUp, verify, type Caller } from '../../services/flow-service.ts';
+import { catalogOf } from '../../services/tenant-access.ts';
 import type { RequestContext } from '../../services/risk.ts';
 import { generateToken, parseToken } from '../../factors/tokens.ts';
 import type { PortcullisApp } from '../app.ts';
@@ -27,7 +28,7 @@ import { requestNow } from '../dev-clock.ts';
 import type { ServiceDeps } from '../../services/deps.ts';
 import { translate, type MessageId } from '../pages/messages.ts';
 import { accountIdOf, acrOfLevel, levelOfOidcAcr, levelOfSessionAcr } from './assurance-claims.ts';
-import { INTERACTION_PREFIX, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
+import { INTERACTION_PREFIX, macKeyOf, macOf, type OidcOptions, type OidcProvider } from './provider.ts';
 import { parseCookies } from '../cookies.ts';
 import { PAGE_FORM_LIMIT, offerPasskey, passkeyChallengeControl, passkeySigninControl, registerPasskeyInteractionRoutes, showPasskeyEnrollment, type InteractionHooks, type PasskeyEnrollStage } from '../pages/webauthn.ts';
 
@@ -111,7 +112,8 @@ export function floorOfParams(params: Record<string, unknown>): number {
  * await registerInteractionRoutes(app, options, oidc);
  */
 export async function registerInteractionRoutes(app: PortcullisApp, options: OidcOptions, oidc: OidcProvider): Promise<void> {
-  const { deps, payloads, macKey } = options;
+  const { deps, payloads } = options;
+  const macKey = macKeyOf(options.macKey);
 
   app.get('/assets/:name', { schema: { hide: true }, helmet: false }, async (request, reply) => {
     const asset = ASSETS[(request.params as { name: string }).name];
@@ -124,7 +126,10 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
 
     const csrfOf = (uid: string): string => macOf(macKey, 'csrf', uid);
     // The services' clock for one request: the development clock's instant when it set one, as for the API routes.
-    const depsFor = (request: FastifyRequest): ServiceDeps => ({ ...deps, logger: request.log, now: requestNow(request, deps.now) });
+    // Without the result signer: an authenticated answer's `result` (a signed JWT of the session, the API caller's
+    // to verify offline) would be dropped here unread — the relying party gets the provider's ID token instead.
+    const { results: _unread, ...serviceDeps } = deps;
+    const depsFor = (request: FastifyRequest): ServiceDeps => ({ ...serviceDeps, logger: request.log, now: requestNow(request, deps.now) });
     const aad = (uid: string): string => `oidc-interaction:${uid}`;
 
     async function loadState(uid: string): Promise<FlowState> {
@@ -151,9 +156,12 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       }
       if (details.uid !== uid) return null;
       const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
-      const application = await deps.store.applications.findByClientId(clientId);
+      // One catalog view for the request, handed to the services with the caller: the API's client authentication
+      // does the same (one version read per request).
+      const catalog = await deps.store.catalog.current();
+      const application = await catalog.applicationByClientId(clientId);
       if (application === null) return null;
-      return { uid, details, caller: { application } };
+      return { uid, details, caller: { application, catalog } };
     }
 
     function checkCsrf(request: FastifyRequest, uid: string): boolean {
@@ -201,7 +209,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
     async function tenantOf(caller: Caller, params: Record<string, unknown>): Promise<string | null> {
       if (typeof params.tenant === 'string' && params.tenant !== '') return params.tenant;
       if (caller.application.allTenants) return null;
-      const ids = await deps.store.applications.listTenantIds(caller.application.id);
+      const ids = await (await catalogOf(deps, caller)).tenantIdsOf(caller.application);
       return ids.length === 1 ? (ids[0] as string) : null;
     }
 
@@ -271,7 +279,8 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
     }
 
     /** Finishes the interaction with the login (and the consent the client needs); redirects back to the provider. */
-    async function finish(reply: FastifyReply, request: FastifyRequest, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, login: LoginDone): Promise<FastifyReply> {
+    /** `issued`: the login session as the service answered it in this very request (its expiry), if it did. */
+    async function finish(reply: FastifyReply, request: FastifyRequest, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, login: LoginDone, issued?: { expiresAt: number }): Promise<FastifyReply> {
       const provider = await oidc.current();
       const accountId = accountIdOf(login.tenantId, login.userId);
       const result: InteractionResults = {
@@ -288,11 +297,20 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
         if (claims.id_token !== undefined) grant.addOIDCClaims(Object.keys(claims.id_token));
         if (claims.userinfo !== undefined) grant.addOIDCClaims(Object.keys(claims.userinfo));
       }
-      const grantId = await grant.save();
-      await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId });
-      result.consent = { grantId };
-      const redirectTo = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
-      await payloads.destroy(STATE_MODEL, ctx.uid);
+      // The grant, its binding to the login session, the interaction's result and the flow state's removal are
+      // committed together, before the redirect that leads the browser to them.
+      const redirectTo = await payloads.holdingWrites(async () => {
+        const grantId = await grant.save();
+        await oidc.grants.bind(grantId, { clientId: ctx.caller.application.clientId, tenantId: login.tenantId, sessionId: login.sessionId }, issued);
+        result.consent = { grantId };
+        // What provider.interactionResult does (without merging the last submission), on the interaction this
+        // request already loaded and checked against its cookie: that call would read the cookie and the
+        // interaction again.
+        ctx.details.result = result;
+        await ctx.details.save(ctx.details.exp - Math.floor(Date.now() / 1000));
+        await payloads.destroy(STATE_MODEL, ctx.uid);
+        return ctx.details.returnTo;
+      });
       return reply.redirect(redirectTo, 303);
     }
 
@@ -350,7 +368,7 @@ export async function registerInteractionRoutes(app: PortcullisApp, options: Oid
       }
       const offered = shown.stepUp === true || shown.method !== 'totp' ? null : await offerPasskey(hooks, request, reply, ctx, { ...state, login }, result);
       if (offered !== null) return offered;
-      return finish(reply, request, ctx, login);
+      return finish(reply, request, ctx, login, { expiresAt: Date.parse(result.session.expiresAt) });
     }
 
     async function toStage(reply: FastifyReply, ctx: NonNullable<Awaited<ReturnType<typeof interaction>>>, state: FlowState): Promise<FastifyReply> {

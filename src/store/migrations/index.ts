@@ -13,6 +13,8 @@ import { shadowPolicyMigration } from './0008-shadow-policy.ts';
 import { oidcStorageMigration } from './0009-oidc-storage.ts';
 import { trustedDevicesMigration } from './0010-trusted-devices.ts';
 import { webauthnMigration } from './0011-webauthn.ts';
+import { oidcPartialIndexesMigration } from './0012-oidc-partial-indexes.ts';
+import { oidcClientsCatalogMigration } from './0013-oidc-clients-catalog.ts';
 
 /**
  * The one migration set, for both dialects, in order. Names sort lexically; never rename or edit a released one —
@@ -31,6 +33,8 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0009-oidc-storage': oidcStorageMigration(),
     '0010-trusted-devices': trustedDevicesMigration(),
     '0011-webauthn': webauthnMigration(),
+    '0012-oidc-partial-indexes': oidcPartialIndexesMigration(),
+    '0013-oidc-clients-catalog': oidcClientsCatalogMigration(dialect),
   };
 }
 
