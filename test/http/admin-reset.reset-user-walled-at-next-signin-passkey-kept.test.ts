@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { forEachDialect, type Harness } from '../support/harness.ts';
-import { api, auditOf, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectStatus, PASSWORD, totpAt, type ApiResult, type TestClient } from './auth-support.ts';
+import { api, auditOf, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectStatus, totpAt, type ApiResult, type TestClient, passwordSignin } from './auth-support.ts';
 
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'laptop-1', userAgent: 'reset' };
 const DAY = 86_400_000;
@@ -27,11 +27,7 @@ forEachDialect((dialect) => {
     });
     after(() => h.close());
 
-    const signin = async (tenant: string, email: string): Promise<ApiResult> => {
-      const res = await api(h, bank, 'POST', '/auth/signin', { tenant, identifier: email, password: PASSWORD, context: CONTEXT });
-      expectStatus(res, 200, 'signin');
-      return res;
-    };
+    const signin = (tenant: string, email: string): Promise<ApiResult> => passwordSignin(h, bank, tenant, email, CONTEXT);
     const reset = async (tenantId: string, userId: string): Promise<void> => {
       const res = await h.call(h.platformToken, 'POST', `/tenants/${tenantId}/users/${userId}/mfa/reset`);
       assert.equal(res.status, 200, JSON.stringify(res.body));

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { forEachDialect, type Harness } from '../support/harness.ts';
-import { api, auditOf, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectError, expectStatus, PASSWORD, savePolicy, totpAt, type ApiResult, type TestClient } from './auth-support.ts';
+import { api, auditOf, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectError, expectStatus, savePolicy, totpAt, type ApiResult, type TestClient, passwordSignin } from './auth-support.ts';
 
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'laptop-1', userAgent: 'downgrade' };
 
@@ -28,11 +28,7 @@ forEachDialect((dialect) => {
     });
     after(() => h.close());
 
-    const signin = async (tenant: string, email: string): Promise<ApiResult> => {
-      const res = await api(h, bank, 'POST', '/auth/signin', { tenant, identifier: email, password: PASSWORD, context: CONTEXT });
-      expectStatus(res, 200, 'signin');
-      return res;
-    };
+    const signin = (tenant: string, email: string): Promise<ApiResult> => passwordSignin(h, bank, tenant, email, CONTEXT);
     const lastDecision = async (tenantId: string): Promise<Record<string, unknown>> => {
       const decisions = (await auditOf(h, tenantId)).filter((e) => e.event === 'mfa.decision');
       return decisions.at(-1)?.data ?? {};

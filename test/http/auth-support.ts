@@ -165,6 +165,13 @@ export async function enrollTotpViaSignin(h: Harness, client: TestClient, tenant
   return { userId: signin.body.userId, factorId: begun.body.factorId, secret: begun.body.secret, recoveryCodes: confirmed.body.recoveryCodes ?? [], session };
 }
 
+/** A password sign-in with {@link PASSWORD} that must answer 200 (whatever its status). */
+export async function passwordSignin(h: Harness, client: TestClient, tenant: string, email: string, context: Record<string, string>): Promise<ApiResult> {
+  const res = await api(h, client, 'POST', '/auth/signin', { tenant, identifier: email, password: PASSWORD, context });
+  expectStatus(res, 200, 'signin');
+  return res;
+}
+
 /** Opens `n` MFA sessions of one user through `status/check` (no password hashing, so it is cheap). */
 export async function openSessions(h: Harness, client: TestClient, tenant: string, userId: string, n: number): Promise<string[]> {
   const sessions: string[] = [];

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TenantRecord } from '../../src/store/index.ts';
 import { forEachDialect, type Harness } from '../support/harness.ts';
 import { challengeOfOptions, SoftCredential } from '../support/soft-authenticator.ts';
-import { api, auditOf, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectStatus, PASSWORD, savePolicy, totpAt, type TestClient } from './auth-support.ts';
+import { api, auditOf, passwordSignin, createAuthHarness, createClient, createTenant, createUser, enrollTotpViaSignin, expectStatus, savePolicy, totpAt, type TestClient } from './auth-support.ts';
 
 const CONTEXT = { ip: '192.0.2.10', deviceId: 'device-1', userAgent: 'seed walk-through' };
 
@@ -28,11 +28,7 @@ forEachDialect((dialect) => {
     });
     after(() => h.close());
 
-    async function signin(tenant: string, email: string) {
-      const res = await api(h, client, 'POST', '/auth/signin', { tenant, identifier: email, password: PASSWORD, context: CONTEXT });
-      expectStatus(res, 200, 'signin');
-      return res;
-    }
+    const signin = (tenant: string, email: string) => passwordSignin(h, client, tenant, email, CONTEXT);
 
     /** Registers a passkey in an MFA session that may enroll (the wall, or a voluntary enrollment). */
     async function registerPasskey(mfaSessionId: string, passkey: SoftCredential) {
