@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../../../services/deps.ts';
 import { createAdminToken, deleteAdminToken, listAdminTokens } from '../../../services/admin/admin-tokens.ts';
 import { actorOf, body, pageOf, params, query, responses, security, TAGS } from './common.ts';
 import { AdminToken, AdminTokenQuery, AdminTokenWithSecret, NewAdminTokenBody, pageOf as pageSchema, TokenParams } from './schemas.ts';
-import { viewAdminToken } from './views.ts';
+import { viewAdminToken } from '../../../services/admin/views.ts';
 
 const tags = [TAGS.tokens];
 

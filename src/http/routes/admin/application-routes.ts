@@ -13,7 +13,7 @@ import {
 } from '../../../services/admin/applications.ts';
 import { actorOf, body, pageOf, params, query, responses, security, TAGS } from './common.ts';
 import { Application, ApplicationParams, ApplicationPatchBody, ApplicationWithSecret, NewApplicationBody, PageQuery, pageOf as pageSchema, SavedPolicy } from './schemas.ts';
-import { viewApplication, viewSaved } from './views.ts';
+import { viewApplication, viewSaved } from '../../../services/admin/views.ts';
 import { Type } from '@sinclair/typebox';
 
 const tags = [TAGS.applications];

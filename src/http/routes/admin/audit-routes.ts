@@ -5,7 +5,7 @@ import { listPlatformAudit, listTenantAudit, type AuditQuery as ServiceQuery } f
 import { parseInstant } from '../../../services/admin/validate.ts';
 import { actorOf, params, query, responses, security, TAGS } from './common.ts';
 import { AuditEvent, AuditQuery, pageOf as pageSchema, TenantParams } from './schemas.ts';
-import { viewAudit } from './views.ts';
+import { viewAudit } from '../../../services/admin/views.ts';
 
 const tags = [TAGS.audit];
 

@@ -6,7 +6,7 @@ import { grantGrace, listUserFactors, removeUserFactor, resetUserMfa, unlockUser
 import { parseInstant } from '../../../services/admin/validate.ts';
 import { actorOf, body, params, responses, security, TAGS } from './common.ts';
 import { Factor, FactorParams, GraceBody, GraceResult, Id, ResetResult, UserParams } from './schemas.ts';
-import { iso, viewFactor } from './views.ts';
+import { iso, viewFactor } from '../../../services/admin/views.ts';
 import { listUserTrustedDevices, revokeUserTrustedDevices } from '../../../services/trusted-devices.ts';
 import { TrustedDeviceListing } from '../auth/schemas.ts';
 

@@ -41,7 +41,7 @@ import {
   UserOverrideBody,
   UserParams,
 } from './schemas.ts';
-import { viewHistory, viewOverride, viewPreview, viewResolved, viewSaved } from './views.ts';
+import { viewHistory, viewOverride, viewPreview, viewResolved, viewSaved } from '../../../services/admin/views.ts';
 import { Type } from '@sinclair/typebox';
 
 const tags = [TAGS.policies];

@@ -7,7 +7,7 @@ import { listUserSessions, revokeUserSessions } from '../../../services/session-
 import { SessionListing } from '../auth/schemas.ts';
 import { actorOf, params, responses, security, TAGS } from './common.ts';
 import { Application, ApplicationParams, Id, TenantApplicationParams, TenantParams, UserParams } from './schemas.ts';
-import { viewApplication } from './views.ts';
+import { viewApplication } from '../../../services/admin/views.ts';
 
 type UserPath = { tenantId: string; userId: string };
 const SessionParams = Type.Object({ tenantId: Id, userId: Id, sessionId: Id }, { additionalProperties: false });

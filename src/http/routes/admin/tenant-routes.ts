@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../../../services/deps.ts';
 import { createTenant, deleteTenant, getTenant, listTenants, updateTenant, type NewTenantInput, type TenantPatchInput } from '../../../services/admin/tenants.ts';
 import { actorOf, body, pageOf, params, query, responses, security, TAGS } from './common.ts';
 import { NewTenantBody, PageQuery, pageOf as pageSchema, Tenant, TenantParams, TenantPatchBody } from './schemas.ts';
-import { viewTenant } from './views.ts';
+import { viewTenant } from '../../../services/admin/views.ts';
 
 const tags = [TAGS.tenants];
 

@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../../../services/deps.ts';
 import { createUser, deleteUser, getUser, listUsers, updateUser, type NewUserInput, type UserPatchInput } from '../../../services/admin/users.ts';
 import { actorOf, body, pageOf, params, query, responses, security, TAGS } from './common.ts';
 import { NewUserBody, PageQuery, pageOf as pageSchema, TenantParams, User, UserParams, UserPatchBody } from './schemas.ts';
-import { viewUser } from './views.ts';
+import { viewUser } from '../../../services/admin/views.ts';
 
 const tags = [TAGS.users];
 

@@ -1,8 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PortcullisError } from '../../../core/index.ts';
-import type { ApplicationRecord, CatalogView } from '../../../store/index.ts';
 import type { Caller } from '../../../services/tenant-access.ts';
+
+type ApplicationRecord = Caller['application'];
+type CatalogView = NonNullable<Caller['catalog']>;
 import type { ServiceDeps } from '../../../services/deps.ts';
 import { applicationAuthenticator } from '../../auth.ts';
 import { requestNow } from '../../dev-clock.ts';

@@ -1,12 +1,13 @@
 /**
- * What the admin API returns for each record: times as ISO strings, ids as strings, and never a secret or hash
+ * The admin services' own shapes of what they store — what the admin API returns for each record (the routes never
+ * see a storage record's type): times as ISO strings, ids as strings, and never a secret or hash
  * (no password hash, client secret hash, token hash, factor secret or factor data).
  */
-import { describeSource, POLICY_FIELDS, type PolicyLayer, type PreviewBuckets, type ResolvedPolicy } from '../../../core/index.ts';
-import type { AdminTokenRecord, ApplicationRecord, AuditRecord, PolicyVersionRecord, TenantRecord, UserRecord } from '../../../store/index.ts';
-import type { FactorSummary } from '../../../services/admin/factors-admin.ts';
-import type { PolicyPreview } from '../../../services/admin/policy-preview.ts';
-import type { AdminPolicyScope, PolicyHistory, SavedPolicy, UserOverrideView } from '../../../services/admin/policies.ts';
+import { describeSource, POLICY_FIELDS, type PolicyLayer, type PreviewBuckets, type ResolvedPolicy } from '../../core/index.ts';
+import type { AdminTokenRecord, ApplicationRecord, AuditRecord, PolicyVersionRecord, TenantRecord, UserRecord } from '../../store/index.ts';
+import type { FactorSummary } from './factors-admin.ts';
+import type { PolicyPreview } from './policy-preview.ts';
+import type { AdminPolicyScope, PolicyHistory, SavedPolicy, UserOverrideView } from './policies.ts';
 
 /** Epoch ms → ISO-8601 (UTC). */
 export function iso(ms: number): string {
