@@ -161,6 +161,9 @@ export type EnrollmentConfirmResult = (FlowResult | { readonly status: 'enrolled
 /** The session lost a race for itself (another confirmation completed it): the transaction rolls back. */
 class SessionTaken extends Error {}
 
+/** The factor's single-use write lost (a replayed code or challenge): the transaction rolls back, the claim too. */
+class ActivationLost extends Error {}
+
 /** How one factor type's proven enrollment is written, inside the transaction {@link finishEnrollment} opens. */
 export interface EnrollmentActivation {
   readonly type: FactorType;
@@ -199,14 +202,15 @@ export async function finishEnrollment(
   const policy = await loadPolicy(tenant, caller.application, user.id, now);
   const { factorId } = activation;
   const completed: CompletedStep[] = [...session.completed, { ...activation.step, factorId }];
-  let codes: string[] | null;
+  let codes: string[];
   try {
     codes = await deps.store.transaction(async (tx) => {
       const t = tx.forTenant(tenant.tenantId);
       // Claim the session first: a voluntary enrollment ends here; at the wall the session moves on to its decision.
       const claimed = session.purpose === 'enrollment' ? await t.mfaSessions.complete(session.id, now, 'open') : await t.mfaSessions.update(session.id, { completed }, now, session.completed);
       if (!claimed) throw new SessionTaken();
-      if (!(await activation.activate(t, now))) return null;
+      // Rolled back with the claim: a lost activation must not leave its step in the session's completed steps.
+      if (!(await activation.activate(t, now))) throw new ActivationLost();
       pausePoint('totp-confirm:factor-activated'); // crash tests only (src/testing/pause-point.ts); inert otherwise
       if (activation.replacesAfterBreakGlass && usedBreakGlass(session)) {
         for (const old of await t.factors.listForUser(user.id, 'active')) {
@@ -229,9 +233,9 @@ export async function finishEnrollment(
     });
   } catch (error) {
     if (error instanceof SessionTaken) throw new PortcullisError('MFA_SESSION_USED', 'The MFA session was already completed; start again.');
+    if (error instanceof ActivationLost) return options.refuse();
     throw error;
   }
-  if (codes === null) return options.refuse();
   const shown = codes.length === 0 ? null : codes;
   if (session.purpose === 'enrollment') {
     // Enrolling proves the new factor, not the user: it does not count as an MFA for step-up's max age.
